@@ -1,0 +1,6 @@
+#pragma once
+// Umbrella header: every host header of rapid (never cuda/).
+#include "rapid/core/version.hpp"
+#include "rapid/core/error.hpp"
+#include "rapid/core/dtype.hpp"
+#include "rapid/io/mmap_file.hpp"
