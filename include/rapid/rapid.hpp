@@ -4,3 +4,4 @@
 #include "rapid/core/error.hpp"
 #include "rapid/core/dtype.hpp"
 #include "rapid/io/mmap_file.hpp"
+#include "rapid/io/gguf.hpp"

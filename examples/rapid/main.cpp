@@ -1,0 +1,26 @@
+// The `rapid` command: one subcommand per job. Errors become one line on stderr and exit status 1.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "rapid/core/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"rapid: long-context inference with retrieval-augmented speculative decoding"};
+  app.require_subcommand(1);
+  rapid::cli::add_inspect(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const rapid::error& e) {
+    std::fprintf(stderr, "rapid: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rapid: unexpected error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
