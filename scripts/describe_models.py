@@ -37,11 +37,15 @@ def describe_gguf(path):
     tensors = {t.name: t for t in r.tensors}
     out = tensors.get("output.weight")
     template = field(r, "tokenizer.chat_template", None)
+    data_end = max(int(t.data_offset) + int(t.n_bytes) for t in r.tensors)
     print(f"### {os.path.basename(path)}\n")
     table([
         ("file size (bytes)", os.path.getsize(path)),
         ("GGUF version / tensors / kv pairs",
          f"{field(r, 'GGUF.version')} / {len(r.tensors)} / {field(r, 'GGUF.kv_count')}"),
+        ("tensor data offset / last tensor ends at",
+         f"{r.data_offset} / {data_end}" + (" (= file size)" if data_end == os.path.getsize(path)
+                                            else " (NOT the file size)")),
         ("general.architecture", arch),
         ("general.name", field(r, "general.name")),
         ("general.finetune / size_label",
@@ -101,15 +105,21 @@ def compare_tokenizers(a_path, ra, b_path, rb):
                 "eos_token_id", "padding_token_id", "add_bos_token"):
         k = f"tokenizer.ggml.{key}"
         rows.append((k, "identical" if field(ra, k) == field(rb, k) else "DIFFERENT"))
-    # Special (control / user-defined) tokens: type != 1 (normal).
-    specials = lambda r: {i: t for i, (t, ty) in enumerate(zip(field(r, "tokenizer.ggml.tokens"),
-                          field(r, "tokenizer.ggml.token_type"))) if ty != 1}
-    sa, sb = specials(ra), specials(rb)
-    rows.append(("special tokens (token_type != 1)",
-                 f"{len(sa)} / {len(sb)}, {'identical' if sa == sb else 'DIFFERENT'}"))
-    named = {t: i for i, t in sa.items() if t.startswith("<|")}
-    rows.append(("named special ids", ", ".join(f"`{t}` {i}" for t, i in sorted(
-        named.items(), key=lambda kv: kv[1]))))
+    rows.append(("tokenizer.chat_template", "identical" if field(ra, "tokenizer.chat_template", None)
+                 == field(rb, "tokenizer.chat_template", None) else "DIFFERENT"))
+    # Token types (llama.cpp): 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+    types = field(ra, "tokenizer.ggml.token_type")
+    rows.append(("token_type histogram", ", ".join(
+        f"{k}: {v}" for k, v in sorted(collections.Counter(types).items()))))
+    tokens = field(ra, "tokenizer.ggml.tokens")
+    special = [(i, tokens[i], types[i]) for i in range(len(tokens))
+               if types[i] != 1 and not tokens[i].startswith("[PAD")]
+    rows.append(("non-normal tokens other than [PAD...] (id token type)",
+                 ", ".join(f"{i} `{t}` {ty}" for i, t, ty in special).replace("|", "\\|")))
+    pads = [i for i in range(len(tokens)) if tokens[i].startswith("[PAD")]
+    if pads:
+        rows.append(("[PAD...] filler tokens", f"{len(pads)}, ids {pads[0]}..{pads[-1]}, "
+                     f"types {sorted(set(types[i] for i in pads))}"))
     table(rows)
 
 
@@ -137,6 +147,8 @@ def describe_minilm(d):
     table([("safetensors tensors", len(header)),
            ("dtypes", ", ".join(f"{k} x{v}" for k, v in hist.items())),
            ("total parameters", params),
+           ("non-float tensors", ", ".join(f"{k} {v['dtype']} {v['shape']}" for k, v in
+                                           sorted(header.items()) if v["dtype"] != "F32")),
            ("tensor names (first 3)", ", ".join(sorted(header)[:3]))] +
           [(f"config.{k}", cfg.get(k, "(absent)")) for k in keys] +
           [("vocab.txt lines", len(vocab)),

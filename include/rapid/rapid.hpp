@@ -5,3 +5,4 @@
 #include "rapid/core/dtype.hpp"
 #include "rapid/io/mmap_file.hpp"
 #include "rapid/io/gguf.hpp"
+#include "rapid/io/safetensors.hpp"
