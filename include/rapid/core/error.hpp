@@ -28,11 +28,22 @@ public:
 
 private:
   static std::string compose(const std::string& message, const location& where) {
-    std::string out;
-    if (!where.file.empty()) out += where.file;
-    if (where.offset) out += (out.empty() ? "" : ":") + std::string("offset ") + std::to_string(*where.offset);
-    if (!where.item.empty()) out += (out.empty() ? "" : ": ") + std::string("'") + where.item + "'";
-    return out.empty() ? message : out + ": " + message;
+    std::string out = where.file;
+    if (where.offset) {
+      if (!out.empty()) out += ':';
+      out += "offset ";
+      out += std::to_string(*where.offset);
+    }
+    if (!where.item.empty()) {
+      if (!out.empty()) out += ": ";
+      out += '\'';
+      out += where.item;
+      out += '\'';
+    }
+    if (out.empty()) return message;
+    out += ": ";
+    out += message;
+    return out;
   }
   std::string message_;
   location where_;

@@ -1,0 +1,81 @@
+#pragma once
+// Key/value cache preallocated for a chosen context, F16 (default) or F32, with rollback.
+// Each (layer, kv head) owns a contiguous (capacity, head_dim) slab, so attention streams it.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "rapid/core/error.hpp"
+#include "rapid/core/fp16.hpp"
+
+namespace rapid::model {
+
+enum class kv_type { f16, f32 };
+
+class kv_cache {
+public:
+  kv_cache() = default;
+  kv_cache(std::size_t n_layers, std::size_t n_kv_heads, std::size_t head_dim, std::size_t capacity, kv_type type)
+      : n_layers_(n_layers), n_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity), type_(type),
+        elem_bytes_(type == kv_type::f16 ? 2 : 4), slab_bytes_(capacity * head_dim * elem_bytes_),
+        // Default-initialised: pages are only touched (and counted in RSS) as positions fill.
+        k_(new std::byte[n_layers * n_kv_heads * slab_bytes_]), v_(new std::byte[n_layers * n_kv_heads * slab_bytes_]) {}
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }  // committed positions
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  [[nodiscard]] kv_type type() const noexcept { return type_; }
+  [[nodiscard]] std::size_t head_dim() const noexcept { return head_dim_; }
+  [[nodiscard]] std::size_t bytes() const noexcept { return 2 * n_layers_ * n_heads_ * slab_bytes_; }
+  /// Bytes one position occupies across all layers (keys and values): the per-token read cost.
+  [[nodiscard]] std::size_t bytes_per_position() const noexcept { return 2 * n_layers_ * n_heads_ * head_dim_ * elem_bytes_; }
+
+  /// Throws capacity_error unless `n` more positions fit.
+  void reserve_positions(std::size_t n) const {
+    if (n > capacity_ - size_)
+      throw capacity_error("KV cache overflow: " + std::to_string(size_) + " positions held + " + std::to_string(n) +
+                           " new > capacity " + std::to_string(capacity_) + " (raise the context size)");
+  }
+  /// Rolls back to the first n positions (speculative rejection). n <= size().
+  void truncate(std::size_t n) {
+    if (n > size_)
+      throw invalid_argument("kv_cache::truncate(" + std::to_string(n) + ") beyond the " + std::to_string(size_) +
+                             " positions held");
+    size_ = n;
+  }
+  void clear() noexcept { size_ = 0; }
+  /// Marks positions [size, size + n) as written (after the forward pass stored them).
+  void commit(std::size_t n) { reserve_positions(n); size_ += n; }
+
+  /// Stores one position of every kv head of a layer. k, v: (n_kv_heads, head_dim)
+  void store(std::size_t layer, std::size_t pos, const float* k, const float* v) noexcept {
+    for (std::size_t h = 0; h < n_heads_; ++h) {
+      std::byte* kd = slab(k_.get(), layer, h) + pos * head_dim_ * elem_bytes_;
+      std::byte* vd = slab(v_.get(), layer, h) + pos * head_dim_ * elem_bytes_;
+      if (type_ == kv_type::f16) {
+        f32_to_fp16_row(k + h * head_dim_, reinterpret_cast<std::uint16_t*>(kd), head_dim_);
+        f32_to_fp16_row(v + h * head_dim_, reinterpret_cast<std::uint16_t*>(vd), head_dim_);
+      } else {
+        std::copy_n(k + h * head_dim_, head_dim_, reinterpret_cast<float*>(kd));
+        std::copy_n(v + h * head_dim_, head_dim_, reinterpret_cast<float*>(vd));
+      }
+    }
+  }
+  /// A (layer, kv head) slab: (capacity, head_dim) values of type(). Positions < size() are valid.
+  [[nodiscard]] const std::byte* keys(std::size_t layer, std::size_t head) const noexcept { return slab(k_.get(), layer, head); }
+  [[nodiscard]] const std::byte* values(std::size_t layer, std::size_t head) const noexcept { return slab(v_.get(), layer, head); }
+
+private:
+  [[nodiscard]] std::byte* slab(std::byte* base, std::size_t layer, std::size_t head) const noexcept {
+    return base + (layer * n_heads_ + head) * slab_bytes_;
+  }
+  std::size_t n_layers_ = 0, n_heads_ = 0, head_dim_ = 0, capacity_ = 0;
+  kv_type type_ = kv_type::f16;
+  std::size_t elem_bytes_ = 2, slab_bytes_ = 0;
+  std::size_t size_ = 0;
+  std::unique_ptr<std::byte[]> k_;  // (n_layers, n_kv_heads, capacity, head_dim)
+  std::unique_ptr<std::byte[]> v_;  // (n_layers, n_kv_heads, capacity, head_dim)
+};
+
+} // namespace rapid::model

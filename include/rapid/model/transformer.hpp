@@ -1,0 +1,208 @@
+#pragma once
+// The from-scratch decoder-only transformer (LLaMA and Qwen2 GGUF) with a KV cache.
+//
+// `model` is the immutable part (mapped file, config, weight views) and may be shared by several
+// `transformer`s, each with its own KV cache: e.g. a target and a self-speculative drafter.
+// forward() takes N new tokens and returns N logit rows (causal within the block), which serves
+// chunked prefill and verifying gamma + 1 drafted tokens in one pass.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rapid/core/error.hpp"
+#include "rapid/io/gguf.hpp"
+#include "rapid/model/config.hpp"
+#include "rapid/model/kv_cache.hpp"
+#include "rapid/model/weights.hpp"
+#include "rapid/ops/attention.hpp"
+#include "rapid/ops/dequant.hpp"
+#include "rapid/ops/matmul.hpp"
+#include "rapid/ops/norm.hpp"
+#include "rapid/ops/rope.hpp"
+#include "rapid/ops/softmax.hpp"
+#include "rapid/ops/vector.hpp"
+
+namespace rapid::model {
+
+using token_id = std::int32_t;
+
+/// The weights of a model: owns the mapped file; shared (read-only) by transformers.
+class model {
+public:
+  explicit model(const std::string& path)
+      : file_(path), config_(read_config(file_)), weights_(bind_weights(file_, config_)) {}
+  model(const model&) = delete;
+  model& operator=(const model&) = delete;
+
+  [[nodiscard]] const io::gguf_file& file() const noexcept { return file_; }
+  [[nodiscard]] const model_config& config() const noexcept { return config_; }
+  [[nodiscard]] const model_weights& weights() const noexcept { return weights_; }
+  /// Bytes of weights read per decoded token (every matrix once, the output head included).
+  [[nodiscard]] std::size_t weight_bytes_per_token() const noexcept {
+    std::size_t n = weights_.output.size_bytes();
+    for (const auto& l : weights_.layers)
+      n += l.wq.size_bytes() + l.wk.size_bytes() + l.wv.size_bytes() + l.wo.size_bytes() + l.w_gate.size_bytes() +
+           l.w_up.size_bytes() + l.w_down.size_bytes();
+    return n;
+  }
+
+private:
+  io::gguf_file file_;
+  model_config config_;
+  model_weights weights_;
+};
+
+struct transformer_options {
+  std::size_t n_ctx = 4096;                              // KV cache capacity in positions
+  kv_type kv = kv_type::f16;
+  int threads = 0;                                       // 0: all OpenMP threads
+  ops::activation_mode activations = ops::activation_mode::int8;
+};
+
+enum class logits_for { all_rows, last_row };
+
+class transformer {
+public:
+  transformer(std::shared_ptr<const model> m, transformer_options options = {})
+      : model_(std::move(m)), options_(options) {
+    const auto& c = model_->config();
+    if (options_.n_ctx == 0) throw invalid_argument("transformer: context size must be positive");
+    if (options_.n_ctx > c.n_ctx_train)
+      throw capacity_error("context " + std::to_string(options_.n_ctx) + " exceeds the " +
+                           std::to_string(c.n_ctx_train) + " positions " + model_->file().name() + " was trained for");
+    kv_ = kv_cache(c.n_layers, c.n_kv_heads, c.head_dim, options_.n_ctx, options_.kv);
+    rope_ = ops::rope_table(c.head_dim, c.rope_base);
+  }
+  explicit transformer(const std::string& path, transformer_options options = {})
+      : transformer(std::make_shared<const model>(path), options) {}
+
+  [[nodiscard]] const model_config& config() const noexcept { return model_->config(); }
+  [[nodiscard]] const std::shared_ptr<const model>& shared_model() const noexcept { return model_; }
+  [[nodiscard]] std::size_t vocab_size() const noexcept { return model_->config().n_vocab; }
+  [[nodiscard]] std::size_t size() const noexcept { return kv_.size(); }          // positions in the cache
+  [[nodiscard]] std::size_t capacity() const noexcept { return kv_.capacity(); }
+  [[nodiscard]] const kv_cache& cache() const noexcept { return kv_; }
+  /// Rolls the cache back to its first n positions.
+  void truncate(std::size_t n) { kv_.truncate(n); }
+  void reset() noexcept { kv_.clear(); }
+
+  /// Appends `tokens` to the cache and returns their logits: (tokens.size(), n_vocab) for
+  /// all_rows, (1, n_vocab) for last_row. The view is valid until the next call.
+  std::span<const float> forward(std::span<const token_id> tokens, logits_for rows = logits_for::all_rows) {
+    const auto& c = model_->config();
+    const std::size_t n = tokens.size();
+    if (n == 0) throw invalid_argument("forward: no tokens");
+    for (const auto t : tokens)
+      if (t < 0 || static_cast<std::size_t>(t) >= c.n_vocab)
+        throw invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                               std::to_string(c.n_vocab) + ")");
+    kv_.reserve_positions(n);
+    resize(n);
+    const auto& w = model_->weights();
+    const std::size_t pos0 = kv_.size(), e = c.n_embd;
+    const ops::kernel_options ko{options_.activations, options_.threads};
+
+    for (std::size_t i = 0; i < n; ++i)
+      ops::dequantize_row(w.token_embd.type, w.token_embd.row(static_cast<std::size_t>(tokens[i])), &x_[i * e], e);
+
+    std::vector<ops::kv_slab> slabs(c.n_kv_heads);  // (n_kv_heads) for the current layer
+    for (std::size_t l = 0; l < c.n_layers; ++l) {
+      const auto& lw = w.layers[l];
+      rows_norm(x_, lw.attn_norm, n);
+      ops::matmul(lw.wq, span(xn_, n * e), n, span(q_, n * c.q_width()), ko);
+      ops::matmul(lw.wk, span(xn_, n * e), n, span(k_, n * c.kv_width()), ko);
+      ops::matmul(lw.wv, span(xn_, n * e), n, span(v_, n * c.kv_width()), ko);
+      for (std::size_t i = 0; i < n; ++i) {
+        float* qi = &q_[i * c.q_width()];
+        float* ki = &k_[i * c.kv_width()];
+        float* vi = &v_[i * c.kv_width()];
+        if (lw.bq) {
+          ops::add_inplace(lw.bq, qi, c.q_width());
+          ops::add_inplace(lw.bk, ki, c.kv_width());
+          ops::add_inplace(lw.bv, vi, c.kv_width());
+        }
+        rope_.apply(qi, c.n_heads, pos0 + i, c.rope);
+        rope_.apply(ki, c.n_kv_heads, pos0 + i, c.rope);
+        kv_.store(l, pos0 + i, ki, vi);
+      }
+      for (std::size_t h = 0; h < c.n_kv_heads; ++h)
+        slabs[h] = {kv_.keys(l, h), kv_.values(l, h), kv_.type() == kv_type::f16};
+      ops::attention(q_.data(), {n, pos0, c.n_heads, c.n_kv_heads, c.head_dim}, slabs.data(), att_.data(), options_.threads);
+      ops::matmul(lw.wo, span(att_, n * c.q_width()), n, span(o_, n * e), ko);
+      ops::add_inplace(o_.data(), x_.data(), n * e);
+
+      rows_norm(x_, lw.ffn_norm, n);
+      ops::matmul(lw.w_gate, span(xn_, n * e), n, span(gate_, n * c.n_ff), ko);
+      ops::matmul(lw.w_up, span(xn_, n * e), n, span(up_, n * c.n_ff), ko);
+      ops::swiglu_inplace(gate_.data(), up_.data(), n * c.n_ff);
+      ops::matmul(lw.w_down, span(gate_, n * c.n_ff), n, span(o_, n * e), ko);
+      ops::add_inplace(o_.data(), x_.data(), n * e);
+    }
+    kv_.commit(n);
+
+    // Only the rows whose logits are wanted go through the final norm and the output head.
+    const std::size_t first = rows == logits_for::last_row ? n - 1 : 0, m = n - first;
+    for (std::size_t i = 0; i < m; ++i) ops::rms_norm(&x_[(first + i) * e], w.output_norm, &xn_[i * e], e, c.rms_eps);
+    logits_.resize(m * c.n_vocab);
+    ops::matmul(w.output, span(xn_, m * e), m, std::span<float>(logits_), ko);
+    return logits_;
+  }
+
+  /// Feeds a long prompt in chunks and returns the last row's logits; `progress(done, total)`
+  /// is called after each chunk (prefill progress bars).
+  std::span<const float> prefill(std::span<const token_id> tokens, std::size_t chunk = 512,
+                                 const std::function<void(std::size_t, std::size_t)>& progress = {}) {
+    if (tokens.empty()) throw invalid_argument("prefill: no tokens");
+    if (chunk == 0) throw invalid_argument("prefill: chunk size must be positive");
+    kv_.reserve_positions(tokens.size());  // fail before doing any work
+    std::span<const float> last;
+    for (std::size_t done = 0; done < tokens.size();) {
+      const std::size_t n = std::min(chunk, tokens.size() - done);
+      last = forward(tokens.subspan(done, n), logits_for::last_row);
+      done += n;
+      if (progress) progress(done, tokens.size());
+    }
+    return last;
+  }
+
+private:
+  static std::span<float> span(std::vector<float>& v, std::size_t n) { return {v.data(), n}; }
+
+  void rows_norm(const std::vector<float>& x, const float* weight, std::size_t n) {
+    const auto& c = model_->config();
+    for (std::size_t i = 0; i < n; ++i) ops::rms_norm(&x[i * c.n_embd], weight, &xn_[i * c.n_embd], c.n_embd, c.rms_eps);
+  }
+
+  void resize(std::size_t n) {
+    const auto& c = model_->config();
+    x_.resize(n * c.n_embd);
+    xn_.resize(n * c.n_embd);
+    q_.resize(n * c.q_width());
+    k_.resize(n * c.kv_width());
+    v_.resize(n * c.kv_width());
+    att_.resize(n * c.q_width());
+    o_.resize(n * c.n_embd);
+    gate_.resize(n * c.n_ff);
+    up_.resize(n * c.n_ff);
+  }
+
+  std::shared_ptr<const model> model_;
+  transformer_options options_;
+  kv_cache kv_;
+  ops::rope_table rope_;
+  std::vector<float> x_;       // (n, n_embd) residual stream
+  std::vector<float> xn_;      // (n, n_embd) normalised input of the next matmul
+  std::vector<float> q_;       // (n, n_heads, head_dim)
+  std::vector<float> k_, v_;   // (n, n_kv_heads, head_dim)
+  std::vector<float> att_;     // (n, n_heads, head_dim) attention output
+  std::vector<float> o_;       // (n, n_embd) projection output before the residual add
+  std::vector<float> gate_;    // (n, n_ff) gate, then silu(gate) * up
+  std::vector<float> up_;      // (n, n_ff)
+  std::vector<float> logits_;  // (rows, n_vocab)
+};
+
+} // namespace rapid::model

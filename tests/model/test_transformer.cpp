@@ -1,0 +1,155 @@
+// The transformer against a naive twin on tiny synthetic models, batching/rollback invariants on
+// tiny and real models, and the errors bad input must give.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "model/tiny_model.hpp"
+#include "rapid/model/transformer.hpp"
+#include "test_support.hpp"
+
+using rapid::model::logits_for;
+using rapid::model::token_id;
+using rapid::model::transformer;
+namespace t = rapid::test;
+
+namespace {
+double max_abs_diff(std::span<const float> a, std::span<const float> b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, static_cast<double>(std::abs(a[i] - b[i])));
+  return m;
+}
+std::vector<token_id> some_tokens(std::size_t n, std::size_t vocab, unsigned seed = 3) {
+  std::vector<token_id> out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<token_id>((i * 37 + seed * 11 + i * i) % vocab);
+  return out;
+}
+const rapid::model::transformer_options exact_options{.n_ctx = 256, .kv = rapid::model::kv_type::f32, .threads = 2,
+                                                      .activations = rapid::ops::activation_mode::exact};
+} // namespace
+
+TEST_CASE("transformer equals the naive twin on tiny llama and qwen2 models (abs 1e-4)") {
+  for (const std::string arch : {"llama", "qwen2"}) {
+    for (const bool tied : {false, true}) {
+      t::tiny_model m({.arch = arch, .tied = tied});
+      transformer tf(m.write("rapid_tiny_" + arch + ".gguf"), exact_options);
+      CHECK(tf.config().rope == (arch == "qwen2" ? rapid::ops::rope_style::neox : rapid::ops::rope_style::normal));
+      CHECK(tf.config().qkv_bias == (arch == "qwen2"));
+      const auto tokens = some_tokens(21, m.spec.vocab);
+      const auto got = tf.forward(tokens);
+      const auto want = m.forward(tokens);
+      INFO(arch << (tied ? " tied" : " untied"));
+      CHECK(max_abs_diff(got, want) < 1e-4);
+      CHECK(tf.size() == tokens.size());
+    }
+  }
+}
+
+TEST_CASE("transformer: F16 weights and F16 cache stay close to the naive twin") {
+  t::tiny_model m({.arch = "qwen2", .matrix_type = rapid::dtype::f16});
+  auto options = exact_options;
+  options.kv = rapid::model::kv_type::f16;
+  transformer tf(m.write("rapid_tiny_f16.gguf"), options);
+  const auto tokens = some_tokens(17, m.spec.vocab);
+  // The F16 cache rounds K and V to 11 significant bits.
+  CHECK(max_abs_diff(tf.forward(tokens), m.forward(tokens)) < 5e-3);
+}
+
+TEST_CASE("transformer: N-token forward equals N single forwards; truncate-then-forward reproduces") {
+  t::tiny_model m({.arch = "qwen2"});
+  const auto path = m.write("rapid_tiny_batch.gguf");
+  const auto tokens = some_tokens(40, m.spec.vocab);
+  transformer batched(path, exact_options), single(path, exact_options);
+  const auto rows = batched.forward(tokens);
+  std::vector<float> block(rows.begin(), rows.end());
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const auto row = single.forward(std::span(tokens).subspan(i, 1));
+    CHECK(max_abs_diff(row, std::span<const float>(block).subspan(i * m.spec.vocab, m.spec.vocab)) < 1e-5);
+  }
+  // Roll back 11 positions (a rejected draft) and feed the same tokens again.
+  batched.truncate(29);
+  CHECK(batched.size() == 29);
+  const auto again = batched.forward(std::span(tokens).subspan(29));
+  CHECK(max_abs_diff(again, std::span<const float>(block).subspan(29 * m.spec.vocab)) < 1e-5);
+  // Chunked prefill's last row equals the block's last row.
+  batched.reset();
+  std::size_t calls = 0;
+  const auto last = batched.prefill(tokens, 7, [&](std::size_t done, std::size_t total) {
+    ++calls;
+    CHECK(done <= total);
+  });
+  CHECK(calls == 6);
+  CHECK(max_abs_diff(last, std::span<const float>(block).subspan(39 * m.spec.vocab)) < 1e-5);
+  CHECK(batched.forward(std::span(tokens).subspan(0, 2), logits_for::last_row).size() == m.spec.vocab);
+}
+
+TEST_CASE("transformer: bad models and bad input give clear errors") {
+  t::tiny_model m({.arch = "llama"});
+  SUBCASE("unsupported architecture lists the supported ones") {
+    t::tiny_model other({.arch = "gemma3"});
+    CHECK_THROWS_WITH_AS(transformer(other.write("rapid_tiny_gemma.gguf")), doctest::Contains("supported: llama, qwen2"),
+                         rapid::unsupported_error);
+  }
+  SUBCASE("missing tensor is named") {
+    const auto path = t::tiny_model::write("rapid_tiny_missing.gguf", m.builder("blk.1.ffn_up.weight"));
+    CHECK_THROWS_WITH_AS(transformer{path}, doctest::Contains("'blk.1.ffn_up.weight': missing tensor"), rapid::format_error);
+  }
+  SUBCASE("shape mismatch is named") {
+    // The metadata says ff = 96; this tensor has 128 rows.
+    auto good_meta = m.builder("blk.0.ffn_gate.weight");
+    good_meta.tensor("blk.0.ffn_gate.weight", rapid::dtype::f32, {64, 128}, t::filler_bytes(64 * 128 * 4));
+    const auto path = t::tiny_model::write("rapid_tiny_shape.gguf", good_meta);
+    CHECK_THROWS_WITH_AS(transformer{path}, doctest::Contains("'blk.0.ffn_gate.weight': tensor shape [64, 128] does not match"),
+                         rapid::format_error);
+  }
+  SUBCASE("token ids out of range, overflow, rollback beyond the cache, context beyond training") {
+    const auto path = m.write("rapid_tiny_errors.gguf");
+    transformer tf(path, {.n_ctx = 16});
+    const std::vector<token_id> bad{1, 96};
+    CHECK_THROWS_WITH_AS(tf.forward(bad), doctest::Contains("outside the vocabulary [0, 96)"), rapid::invalid_argument);
+    const std::vector<token_id> negative{-1};
+    CHECK_THROWS_AS(tf.forward(negative), rapid::invalid_argument);
+    CHECK(tf.size() == 0);  // refused input leaves the cache untouched
+    const auto ten = some_tokens(10, 96);
+    tf.forward(ten);
+    CHECK_THROWS_WITH_AS(tf.forward(ten), doctest::Contains("KV cache overflow: 10 positions held + 10 new > capacity 16"),
+                         rapid::capacity_error);
+    CHECK(tf.size() == 10);
+    CHECK_THROWS_AS(tf.prefill(ten), rapid::capacity_error);
+    CHECK_THROWS_AS(tf.truncate(11), rapid::invalid_argument);
+    CHECK_THROWS_AS(tf.forward(std::span<const token_id>{}), rapid::invalid_argument);
+    CHECK_THROWS_WITH_AS(transformer(path, {.n_ctx = 100000}), doctest::Contains("exceeds the 256 positions"), rapid::capacity_error);
+  }
+}
+
+TEST_CASE("transformer on SmolLM2: batched rows equal single-token rows; truncate reproduces") {
+  const auto path = t::cached("models/smollm2-135m-instruct-q4_1.gguf");
+  if (!path) return;
+  auto model = std::make_shared<const rapid::model::model>(path->string());
+  CHECK(model->config().n_layers == 30);
+  CHECK(model->config().head_dim == 64);
+  CHECK(model->weights().tied_output);
+  transformer batched(model, {.n_ctx = 512, .threads = 2}), single(model, {.n_ctx = 512, .threads = 2});
+  const auto tokens = some_tokens(48, model->config().n_vocab, 5);
+  const std::vector<token_id> prefix(tokens.begin(), tokens.begin() + 37);
+  batched.forward(prefix, logits_for::last_row);
+  single.forward(prefix, logits_for::last_row);
+  // 11 rows at once (a gamma = 10 verification) vs one at a time.
+  const auto rows = batched.forward(std::span(tokens).subspan(37));
+  const std::vector<float> block(rows.begin(), rows.end());
+  const std::size_t v = model->config().n_vocab;
+  double worst = 0;
+  for (std::size_t i = 37; i < 48; ++i) {
+    const auto row = single.forward(std::span(tokens).subspan(i, 1));
+    worst = std::max(worst, max_abs_diff(row, std::span<const float>(block).subspan((i - 37) * v, v)));
+  }
+  MESSAGE("SmolLM2 batched vs single max |dlogit| = " << worst);
+  CHECK(worst < 1e-3);
+  batched.truncate(40);
+  const auto again = batched.forward(std::span(tokens).subspan(40));
+  CHECK(max_abs_diff(again, std::span<const float>(block).subspan(3 * v)) < 1e-3);
+}

@@ -1,0 +1,105 @@
+// Layer kernels (norm, softmax, swiglu, rope, attention) against their scalar twins.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "rapid/core/fp16.hpp"
+#include "rapid/ops/attention.hpp"
+#include "rapid/ops/norm.hpp"
+#include "rapid/ops/reference_layers.hpp"
+#include "rapid/ops/rope.hpp"
+#include "rapid/ops/softmax.hpp"
+
+namespace ref = rapid::ops::reference;
+
+namespace {
+std::vector<float> randn(std::size_t n, std::uint64_t seed, float scale = 1.f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, static_cast<double>(std::abs(a[i] - b[i])));
+  return m;
+}
+} // namespace
+
+TEST_CASE("rms_norm, softmax and swiglu equal their scalar twins (rel. 1e-5)") {
+  for (std::size_t n : {1u, 7u, 64u, 576u, 1536u, 1539u}) {
+    const auto x = randn(n, n, 3.f), w = randn(n, n + 1);
+    std::vector<float> a(n), b(n);
+    rapid::ops::rms_norm(x.data(), w.data(), a.data(), n, 1e-6f);
+    ref::rms_norm(x.data(), w.data(), b.data(), n, 1e-6f);
+    CHECK(max_abs_diff(a, b) <= 1e-5 * 4);
+
+    auto s1 = randn(n, n + 2, 10.f), s2 = s1;
+    rapid::ops::softmax_inplace(s1.data(), n);
+    ref::softmax(s2.data(), n);
+    CHECK(max_abs_diff(s1, s2) <= 1e-6);
+
+    auto g1 = randn(n, n + 3, 4.f), g2 = g1;
+    const auto up = randn(n, n + 4);
+    rapid::ops::swiglu_inplace(g1.data(), up.data(), n);
+    ref::swiglu(g2.data(), up.data(), n);
+    for (std::size_t i = 0; i < n; ++i) CHECK(g1[i] == doctest::Approx(g2[i]).epsilon(1e-5).scale(1e-3));
+  }
+}
+
+TEST_CASE("rope: both pairings equal the scalar formula; normal and neox differ") {
+  for (auto style : {rapid::ops::rope_style::normal, rapid::ops::rope_style::neox}) {
+    for (std::size_t hd : {64u, 128u}) {
+      const rapid::ops::rope_table table(hd, 1e6);
+      for (std::size_t pos : {0u, 1u, 17u, 4095u, 32767u}) {
+        auto a = randn(3 * hd, pos + hd), b = a;
+        table.apply(a.data(), 3, pos, style);
+        ref::rope(b.data(), 3, hd, pos, 1e6, style);
+        CHECK(max_abs_diff(a, b) <= 1e-5);
+      }
+    }
+  }
+  const rapid::ops::rope_table table(64, 1e4);
+  auto a = randn(64, 1), b = a;
+  table.apply(a.data(), 1, 5, rapid::ops::rope_style::normal);
+  table.apply(b.data(), 1, 5, rapid::ops::rope_style::neox);
+  CHECK(max_abs_diff(a, b) > 0.1);
+}
+
+TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32 cache, KV splits, threads") {
+  struct shape { std::size_t n_tokens, pos0, n_heads, n_kv_heads, hd; };
+  for (const auto s : {shape{1, 0, 4, 2, 64}, shape{1, 700, 12, 2, 128}, shape{11, 300, 14, 2, 64},
+                       shape{40, 0, 9, 3, 64}, shape{5, 2000, 4, 4, 32}, shape{1, 1000, 4, 1, 64}}) {
+    for (const bool f16 : {false, true}) {
+      for (const int threads : {1, 2, 4}) {  // 4 > work items: exercises the KV split and merge
+        const std::size_t n_pos = s.pos0 + s.n_tokens;
+        const auto q = randn(s.n_tokens * s.n_heads * s.hd, n_pos, 1.f);
+        auto k = randn(s.n_kv_heads * n_pos * s.hd, n_pos + 1, 1.f), v = randn(k.size(), n_pos + 2);
+        std::vector<std::uint16_t> k16(k.size()), v16(v.size());
+        if (f16) {  // the reference sees exactly the values the F16 cache holds
+          for (std::size_t i = 0; i < k.size(); ++i) {
+            k16[i] = rapid::f32_to_fp16(k[i]); k[i] = rapid::fp16_to_f32(k16[i]);
+            v16[i] = rapid::f32_to_fp16(v[i]); v[i] = rapid::fp16_to_f32(v16[i]);
+          }
+        }
+        std::vector<rapid::ops::kv_slab> slabs;
+        for (std::size_t g = 0; g < s.n_kv_heads; ++g) {
+          const std::size_t at = g * n_pos * s.hd;
+          slabs.push_back(f16 ? rapid::ops::kv_slab{reinterpret_cast<const std::byte*>(k16.data() + at),
+                                                    reinterpret_cast<const std::byte*>(v16.data() + at), true}
+                              : rapid::ops::kv_slab{reinterpret_cast<const std::byte*>(k.data() + at),
+                                                    reinterpret_cast<const std::byte*>(v.data() + at), false});
+        }
+        std::vector<float> out(q.size()), want(q.size());
+        rapid::ops::attention(q.data(), {s.n_tokens, s.pos0, s.n_heads, s.n_kv_heads, s.hd}, slabs.data(), out.data(), threads);
+        ref::attention(q.data(), k.data(), v.data(), s.n_tokens, s.pos0, s.n_heads, s.n_kv_heads, s.hd, n_pos, want.data());
+        INFO("tokens " << s.n_tokens << " pos0 " << s.pos0 << " heads " << s.n_heads << "/" << s.n_kv_heads << " f16 " << f16
+                       << " threads " << threads);
+        CHECK(max_abs_diff(out, want) <= 2e-5);
+      }
+    }
+  }
+}
