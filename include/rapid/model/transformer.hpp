@@ -86,6 +86,8 @@ public:
   [[nodiscard]] std::size_t size() const noexcept { return kv_.size(); }          // positions in the cache
   [[nodiscard]] std::size_t capacity() const noexcept { return kv_.capacity(); }
   [[nodiscard]] const kv_cache& cache() const noexcept { return kv_; }
+  /// Direct cache access for snapshots and benchmarks; keep positions consistent with the model.
+  [[nodiscard]] kv_cache& mutable_cache() noexcept { return kv_; }
   /// Rolls the cache back to its first n positions.
   void truncate(std::size_t n) { kv_.truncate(n); }
   void reset() noexcept { kv_.clear(); }

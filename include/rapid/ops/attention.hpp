@@ -15,6 +15,8 @@
 #include <omp.h>
 #endif
 
+#include <xsimd/xsimd.hpp>
+
 #include "rapid/core/fp16.hpp"
 #include "rapid/ops/vector.hpp"
 
@@ -50,6 +52,27 @@ struct row_state {
   float sum = 0;
 };
 
+// sc[p] = scale * (q . k_p) for p < n. q: (hd); k: (n, hd)
+inline void block_scores(const float* q, const float* k, std::size_t n, std::size_t hd, float scale, float* sc) noexcept {
+  for (std::size_t p = 0; p < n; ++p) sc[p] = dot_f32(q, k + p * hd, hd) * scale;
+}
+
+// sc[p] <- exp(sc[p] - m) for p < n; returns their sum.
+inline float exp_shifted(float* sc, std::size_t n, float m) noexcept {
+  using fbatch = xsimd::batch<float>;
+  constexpr std::size_t w = fbatch::size;
+  fbatch acc(0.f);
+  std::size_t p = 0;
+  for (; p + w <= n; p += w) {
+    const fbatch e = xsimd::exp(fbatch::load_unaligned(sc + p) - fbatch(m));
+    e.store_unaligned(sc + p);
+    acc += e;
+  }
+  float sum = xsimd::hadd(acc);
+  for (; p < n; ++p) sum += (sc[p] = std::exp(sc[p] - m));
+  return sum;
+}
+
 // Attends query rows of tokens [t0, t1) of one kv head's group to positions [p0, p1).
 // q: (n_tokens, n_heads, head_dim); state: (n_tokens * group); acc: (n_tokens * group, head_dim)
 inline void attend_range(const float* q, const attention_shape& s, const kv_slab& kv, std::size_t g,
@@ -68,19 +91,14 @@ inline void attend_range(const float* q, const attention_shape& s, const kv_slab
       const std::size_t n = std::min(nb, visible - b);
       for (std::size_t j = 0; j < group; ++j) {
         const std::size_t h = g * group + j, r = t * group + j;
-        const float* qr = q + (t * s.n_heads + h) * hd;
-        float m = state[r].max;
-        for (std::size_t p = 0; p < n; ++p) m = std::max(m, sc[p] = dot_f32(qr, kb.data() + p * hd, hd) * scale);
+        block_scores(q + (t * s.n_heads + h) * hd, kb.data(), n, hd, scale, sc.data());
+        const float m = std::max(state[r].max, *std::max_element(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(n)));
         const float corr = std::exp(state[r].max - m);  // 0 on the first block (max was -inf)
         float* a = acc + r * hd;
         if (corr != 1.f) scale_inplace(corr, a, hd);
-        float sum = state[r].sum * corr;
-        for (std::size_t p = 0; p < n; ++p) {
-          const float e = std::exp(sc[p] - m);
-          sum += e;
-          axpy(e, vb.data() + p * hd, a, hd);
-        }
-        state[r] = {m, sum};
+        const float sum = exp_shifted(sc.data(), n, m);
+        for (std::size_t p = 0; p < n; ++p) axpy(sc[p], vb.data() + p * hd, a, hd);
+        state[r] = {m, state[r].sum * corr + sum};
       }
     }
   }
