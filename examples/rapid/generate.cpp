@@ -119,10 +119,10 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--max-new-tokens,-n", a->max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);
   cmd->add_option("--ctx,-c", a->ctx, "context size (default: prompt + max new tokens)");
   cmd->add_option("--chunk", a->chunk, "prefill chunk size")->check(CLI::PositiveNumber);
-  cmd->add_option("--temp", a->temperature, "temperature (0: greedy)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temp", a->temperature, "temperature (0: greedy)");
   cmd->add_option("--top-k", a->top_k, "top-k (0: off)");
-  cmd->add_option("--top-p", a->top_p, "top-p (1: off)")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--repeat-penalty", a->repeat_penalty, "repetition penalty (1: off)")->check(CLI::PositiveNumber);
+  cmd->add_option("--top-p", a->top_p, "top-p in (0, 1] (1: off)");
+  cmd->add_option("--repeat-penalty", a->repeat_penalty, "repetition penalty (1: off)");
   cmd->add_option("--seed,-s", a->seed, "random seed");
   cmd->add_flag("--quiet,-q", a->quiet, "no progress or summary on stderr");
   cmd->callback([a, prompt, file] {

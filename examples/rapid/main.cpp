@@ -11,10 +11,20 @@ int main(int argc, char** argv) {
   CLI::App app{"rapid: long-context inference with retrieval-augmented speculative decoding"};
   app.require_subcommand(1);
   rapid::cli::add_inspect(app);
+  rapid::cli::add_generate(app);
+  rapid::cli::add_perplexity(app);
+  rapid::cli::add_tokenize(app);
+  rapid::cli::add_detokenize(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Bad usage is one actionable line, like every other error.
+    std::fprintf(stderr, "rapid: error: %s (see rapid --help)\n", e.what());
+    return 1;
   } catch (const rapid::error& e) {
     std::fprintf(stderr, "rapid: error: %s\n", e.what());
     return 1;
