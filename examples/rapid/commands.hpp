@@ -1,7 +1,26 @@
 #pragma once
 // Each subcommand registers itself on the app with a callback that does the work.
+#include <string>
+
 #include <CLI/CLI.hpp>
 
+#include "rapid/model/kv_cache.hpp"
+
 namespace rapid::cli {
+
+/// Options every command that loads a model shares.
+struct model_options {
+  std::string path;
+  int threads = 0;
+  std::string kv = "f16";
+  [[nodiscard]] model::kv_type kv_type() const { return kv == "f32" ? model::kv_type::f32 : model::kv_type::f16; }
+};
+void add_model_options(CLI::App& cmd, model_options& o);
+std::string read_text_file(const std::string& path);
+
 void add_inspect(CLI::App& app);
+void add_generate(CLI::App& app);
+void add_perplexity(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_detokenize(CLI::App& app);
 } // namespace rapid::cli

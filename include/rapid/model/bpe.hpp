@@ -79,6 +79,7 @@ public:
         keys_[i] = key;
         values_[i] = m;
         ++size_;
+        rank_count_ = std::max<std::size_t>(rank_count_, std::size_t{m.rank} + 1);
         return true;
       }
       if (keys_[i] == key) return false;
@@ -95,6 +96,12 @@ public:
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  /// One more than the highest rank inserted.
+  [[nodiscard]] std::size_t rank_count() const noexcept { return rank_count_; }
+  /// True when every merge's inputs are byte tokens or results of merges of lower rank, so a merge
+  /// never creates a pair that outranks it (see bpe_merge). Set by the owner after filling.
+  [[nodiscard]] bool monotone() const noexcept { return monotone_; }
+  void set_monotone(bool m) noexcept { monotone_ = m; }
 
 private:
   static constexpr std::uint64_t empty_key = ~std::uint64_t{0};  // token ids are < 2^31
@@ -116,6 +123,8 @@ private:
   std::vector<merge> values_;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
+  std::size_t rank_count_ = 0;
+  bool monotone_ = false;
 };
 
 /// Pre-token -> token ids. Keys and values live in two arenas; the table is cleared when it holds
@@ -196,56 +205,144 @@ struct bpe_scratch {
   };
   std::vector<symbol> symbols;
   std::vector<std::uint64_t> heap;  // (rank << 32) | left symbol index, min-heap
+  // Bucket queue for long pre-tokens: per rank a list of positions (entries linked by `next`).
+  struct entry {
+    std::uint32_t pos;
+    std::int32_t next;
+  };
+  std::vector<std::int32_t> head, tail;  // per rank, -1 when empty
+  std::vector<entry> entries;
+  std::vector<std::uint32_t> ranks;      // min-heap of ranks whose bucket is not empty
+  std::vector<std::uint32_t> batch;
 };
 
+namespace detail {
+
+/// Merges the pair whose left symbol is `left` into `m.result`; returns false if the queued pair
+/// (of rank `rank`) is stale: merged away, no right neighbour, or a different pair by now.
+inline bool apply_merge(std::vector<bpe_scratch::symbol>& sym, std::int32_t left, std::uint32_t rank,
+                        const merge_table& merges) {
+  auto& l = sym[static_cast<std::size_t>(left)];
+  if (l.id < 0 || l.next < 0) return false;
+  const auto right = l.next;
+  auto& r = sym[static_cast<std::size_t>(right)];
+  const auto m = merges.find(l.id, r.id);
+  if (m.rank != rank) return false;
+  l.id = m.result;
+  l.next = r.next;
+  r.id = -1;
+  if (l.next >= 0) sym[static_cast<std::size_t>(l.next)].prev = left;
+  return true;
+}
+
+} // namespace detail
+
 /// Merges the byte tokens of one pre-token and appends the result to `out`.
-/// `byte_tokens[b]` is the token of byte b.
+/// `byte_tokens[b]` is the token of byte b, or -1 when the vocabulary lacks it: such bytes are
+/// dropped before merging, as HF tokenizers does for characters outside the vocabulary when the
+/// model has no unknown token (SmolLM2 lacks 21 of the 256 byte tokens).
+///
+/// The order of merges is always ascending (rank, position). Short pre-tokens use a binary heap.
+/// Long ones, when the merge list is monotone (merge_table::monotone: a merge's result only takes
+/// part in merges of higher rank, true of trained vocabularies), use a bucket queue instead: all
+/// pairs of one rank are known when that rank comes up, so they are merged left to right in one
+/// pass, with sequential memory access and no O(log n) heap traffic on megabyte-long words.
 inline void bpe_merge(std::string_view bytes, const token* byte_tokens, const merge_table& merges,
                       bpe_scratch& scratch, std::vector<token>& out) {
-  const std::size_t n = bytes.size();
+  auto& sym = scratch.symbols;
+  sym.clear();
+  for (const char c : bytes) {
+    const token id = byte_tokens[static_cast<unsigned char>(c)];
+    if (id >= 0) sym.push_back({id, static_cast<std::int32_t>(sym.size()) - 1, static_cast<std::int32_t>(sym.size()) + 1});
+  }
+  const std::size_t n = sym.size();
   if (n == 0) return;
+  sym.back().next = -1;
   if (n == 1) {
-    out.push_back(byte_tokens[static_cast<unsigned char>(bytes[0])]);
+    out.push_back(sym[0].id);
     return;
   }
-  auto& sym = scratch.symbols;
-  auto& heap = scratch.heap;
-  sym.resize(n);
-  heap.clear();
-  for (std::size_t i = 0; i < n; ++i)
-    sym[i] = {byte_tokens[static_cast<unsigned char>(bytes[i])], static_cast<std::int32_t>(i) - 1,
-              i + 1 < n ? static_cast<std::int32_t>(i + 1) : -1};
-  const std::greater<std::uint64_t> cmp;
-  auto push = [&](std::int32_t left) {
-    const auto m = merges.find(sym[left].id, sym[sym[left].next].id);
-    if (m.rank == merge_table::no_rank) return;
-    heap.push_back((static_cast<std::uint64_t>(m.rank) << 32) | static_cast<std::uint32_t>(left));
-    std::push_heap(heap.begin(), heap.end(), cmp);
+  auto rank_at = [&](std::int32_t left) {
+    const auto& l = sym[static_cast<std::size_t>(left)];
+    return merges.find(l.id, sym[static_cast<std::size_t>(l.next)].id).rank;
   };
-  for (std::size_t i = 0; i + 1 < n; ++i) {
-    const auto m = merges.find(sym[i].id, sym[i + 1].id);
-    if (m.rank != merge_table::no_rank) heap.push_back((static_cast<std::uint64_t>(m.rank) << 32) | i);
+
+  constexpr std::size_t bucket_threshold = 256;
+  if (n >= bucket_threshold && merges.monotone()) {
+    auto& head = scratch.head;
+    auto& tail = scratch.tail;
+    auto& entries = scratch.entries;
+    auto& ranks = scratch.ranks;
+    auto& batch = scratch.batch;
+    if (head.size() < merges.rank_count()) {
+      head.assign(merges.rank_count(), -1);
+      tail.assign(merges.rank_count(), -1);
+    }
+    entries.clear();
+    ranks.clear();
+    const std::greater<std::uint32_t> cmp;
+    auto push = [&](std::uint32_t rank, std::int32_t pos) {
+      if (rank == merge_table::no_rank) return;
+      const auto e = static_cast<std::int32_t>(entries.size());
+      entries.push_back({static_cast<std::uint32_t>(pos), -1});
+      if (head[rank] < 0) {
+        head[rank] = tail[rank] = e;
+        ranks.push_back(rank);
+        std::push_heap(ranks.begin(), ranks.end(), cmp);
+      } else {
+        entries[static_cast<std::size_t>(tail[rank])].next = e;
+        tail[rank] = e;
+      }
+    };
+    for (std::size_t i = 0; i + 1 < n; ++i) push(rank_at(static_cast<std::int32_t>(i)), static_cast<std::int32_t>(i));
+    while (!ranks.empty()) {
+      std::pop_heap(ranks.begin(), ranks.end(), cmp);
+      const auto rank = ranks.back();
+      ranks.pop_back();
+      batch.clear();
+      for (auto e = head[rank]; e >= 0; e = entries[static_cast<std::size_t>(e)].next)
+        batch.push_back(entries[static_cast<std::size_t>(e)].pos);
+      head[rank] = tail[rank] = -1;
+      if (!std::is_sorted(batch.begin(), batch.end())) std::sort(batch.begin(), batch.end());
+      for (const auto pos : batch) {
+        const auto left = static_cast<std::int32_t>(pos);
+        if (!detail::apply_merge(sym, left, rank, merges)) continue;
+        // New pairs have higher ranks (monotone merges), so they never join this batch.
+        const auto& l = sym[pos];
+        if (l.prev >= 0) push(rank_at(l.prev), l.prev);
+        if (l.next >= 0) push(rank_at(left), left);
+      }
+    }
+  } else {
+    auto& heap = scratch.heap;
+    heap.clear();
+    const std::greater<std::uint64_t> cmp;
+    auto key = [](std::uint32_t rank, std::int32_t left) {
+      return (static_cast<std::uint64_t>(rank) << 32) | static_cast<std::uint32_t>(left);
+    };
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      const auto rank = rank_at(static_cast<std::int32_t>(i));
+      if (rank != merge_table::no_rank) heap.push_back(key(rank, static_cast<std::int32_t>(i)));
+    }
+    std::make_heap(heap.begin(), heap.end(), cmp);
+    auto push = [&](std::int32_t left) {
+      const auto rank = rank_at(left);
+      if (rank == merge_table::no_rank) return;
+      heap.push_back(key(rank, left));
+      std::push_heap(heap.begin(), heap.end(), cmp);
+    };
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), cmp);
+      const auto top = heap.back();
+      heap.pop_back();
+      const auto left = static_cast<std::int32_t>(top & 0xFFFFFFFF);
+      if (!detail::apply_merge(sym, left, static_cast<std::uint32_t>(top >> 32), merges)) continue;
+      const auto& l = sym[static_cast<std::size_t>(left)];
+      if (l.prev >= 0) push(l.prev);
+      if (l.next >= 0) push(left);
+    }
   }
-  std::make_heap(heap.begin(), heap.end(), cmp);
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), cmp);
-    const auto top = heap.back();
-    heap.pop_back();
-    const auto left = static_cast<std::int32_t>(top & 0xFFFFFFFF);
-    const auto rank = static_cast<std::uint32_t>(top >> 32);
-    auto& l = sym[left];
-    if (l.id < 0 || l.next < 0) continue;  // merged away, or no right neighbour any more
-    const auto right = l.next;
-    const auto m = merges.find(l.id, sym[right].id);
-    if (m.rank != rank) continue;  // the pair at this position changed since it was queued
-    l.id = m.result;
-    l.next = sym[right].next;
-    sym[right].id = -1;
-    if (l.next >= 0) sym[l.next].prev = left;
-    if (l.prev >= 0) push(l.prev);
-    if (l.next >= 0) push(left);
-  }
-  for (std::int32_t i = 0; i >= 0; i = sym[i].next) out.push_back(sym[i].id);
+  for (std::int32_t i = 0; i >= 0; i = sym[static_cast<std::size_t>(i)].next) out.push_back(sym[static_cast<std::size_t>(i)].id);
 }
 
 } // namespace rapid::model

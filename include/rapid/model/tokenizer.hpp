@@ -15,6 +15,11 @@
 // [^\s\p{L}\p{N}] for pre-tokenization, so decode(encode(x)) == x for every byte string. With
 // `strict_utf8` such input is refused with an invalid_argument naming the byte offset.
 //
+// Bytes without a byte token: a vocabulary may lack some of the 256 byte tokens (SmolLM2 lacks 21:
+// 04 06 13 14 16 1D C0 C1 F1 F2 F5-FF). Such bytes are dropped before merging, as HF tokenizers
+// does (llama.cpp drops them too, after merging), so for those vocabularies
+// decode(encode(x)) == representable(x).
+//
 // A tokenizer is immutable after construction and its const members are safe to call from several
 // threads; `encoder` keeps a pre-token cache across calls for one thread.
 #include <algorithm>
@@ -129,9 +134,11 @@ public:
 
   /// Appends the tokens of `text` to `out`, using (and filling) `state`'s cache.
   void encode(std::string_view text, std::vector<token>& out, const encode_options& o, encode_state& state) const {
+    if (text.size() >= 0x7FFFFFFF)
+      throw capacity_error("text of " + std::to_string(text.size()) + " bytes is too long to encode at once (limit 2 GiB)");
     if (o.strict_utf8) {
       if (const auto at = unicode::first_invalid_utf8(text))
-        throw invalid_argument("text is not valid UTF-8 (byte offset " + std::to_string(*at) + ")",
+        throw invalid_argument("the text is not valid UTF-8 here (without strict_utf8 its bytes are encoded as they are)",
                                {"", "text", static_cast<std::uint64_t>(*at)});
     }
     if (o.add_special && add_bos_ && bos_) out.push_back(*bos_);
@@ -156,7 +163,7 @@ public:
     pre_.split(text, [&](std::size_t begin, std::size_t end) {
       const auto piece = text.substr(begin, end - begin);
       if (piece.size() == 1) {
-        out.push_back(byte_tokens_[static_cast<unsigned char>(piece[0])]);
+        if (const token id = byte_tokens_[static_cast<unsigned char>(piece[0])]; id >= 0) out.push_back(id);
         return;
       }
       const bool cacheable = piece.size() <= piece_cache::max_key_bytes;
@@ -206,11 +213,24 @@ public:
       if (std::string_view(text_).substr(text_off_[id], text_off_[id + 1] - text_off_[id]) == text) return id;
     }
   }
-  /// The token of one byte (the start of every pre-token's merging).
-  [[nodiscard]] token byte_token(std::uint8_t b) const noexcept { return byte_tokens_[b]; }
+  /// The token of one byte (the start of every pre-token's merging), or nullopt for a byte the
+  /// vocabulary cannot represent: encoding drops such bytes (as HF tokenizers does).
+  [[nodiscard]] std::optional<token> byte_token(std::uint8_t b) const noexcept {
+    return byte_tokens_[b] < 0 ? std::nullopt : std::optional<token>(byte_tokens_[b]);
+  }
+  /// `text` without the bytes this vocabulary cannot represent: what decode(encode(text)) gives.
+  [[nodiscard]] std::string representable(std::string_view text) const {
+    std::string out;
+    out.reserve(text.size());
+    for (const char c : text)
+      if (byte_tokens_[static_cast<unsigned char>(c)] >= 0) out += c;
+    return out;
+  }
 
   [[nodiscard]] pretokenizer_kind pre() const noexcept { return pre_.kind(); }
   [[nodiscard]] std::size_t merge_count() const noexcept { return merge_pairs_.size(); }
+  /// Whether long pre-tokens may use the bucket-queue merge loop (see bpe_merge).
+  [[nodiscard]] bool monotone_merges() const noexcept { return merges_.monotone(); }
   [[nodiscard]] std::optional<token> bos() const noexcept { return bos_; }
   [[nodiscard]] std::optional<token> eos() const noexcept { return eos_; }
   [[nodiscard]] std::optional<token> eot() const noexcept { return eot_; }
@@ -349,14 +369,15 @@ private:
       }
     }
 
+    int missing = 0;
     for (int b = 0; b < 256; ++b) {
       std::string ch;
       unicode::append_utf8(ch, unicode::byte_to_codepoint(static_cast<std::uint8_t>(b)));
       const auto id = find(ch);
-      if (!id) throw fail("the vocabulary lacks the byte token '" + ch + "' (byte " + std::to_string(b) + ")",
-                          "tokenizer.ggml.tokens");
-      byte_tokens_[b] = *id;
+      byte_tokens_[b] = id ? *id : -1;
+      missing += id ? 0 : 1;
     }
+    if (missing == 256) throw fail("the vocabulary has no byte tokens: it is not a byte-level BPE", "tokenizer.ggml.tokens");
 
     merges_.reserve(v.merges.size());
     merge_pairs_.reserve(v.merges.size());
@@ -375,6 +396,22 @@ private:
       if (!l || !rr || !result) throw bad("names a token that is not in the vocabulary");
       merges_.insert(*l, *rr, {static_cast<std::uint32_t>(r), *result});  // a repeated pair keeps its first rank
       merge_pairs_.emplace_back(*l, *rr);
+    }
+    // Monotone merge list: each merge's inputs are bytes or results of merges of lower rank.
+    {
+      std::vector<std::int64_t> created(n, -1);  // highest rank of a merge that yields the token
+      for (std::size_t r = 0; r < merge_pairs_.size(); ++r) {
+        const auto m = merges_.find(merge_pairs_[r].first, merge_pairs_[r].second);
+        if (m.rank == r) created[static_cast<std::size_t>(m.result)] = static_cast<std::int64_t>(r);
+      }
+      bool monotone = true;
+      for (std::size_t r = 0; monotone && r < merge_pairs_.size(); ++r) {
+        const auto [l, rr] = merge_pairs_[r];
+        if (merges_.find(l, rr).rank != r) continue;  // a repeated pair never applies at this rank
+        const auto rank = static_cast<std::int64_t>(r);
+        monotone = created[static_cast<std::size_t>(l)] < rank && created[static_cast<std::size_t>(rr)] < rank;
+      }
+      merges_.set_monotone(monotone);
     }
 
     // Added tokens: user-defined always split out, control tokens on request.

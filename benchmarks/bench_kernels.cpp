@@ -1,0 +1,144 @@
+// Kernel benchmarks: memory read bandwidth (the decode ceiling), matvec per weight type on the
+// Qwen2.5-1.5B shapes at 1 and 2 threads, and batched matmul (prefill / draft verification).
+// Every matvec rotates over enough copies of its matrix (>= 256 MiB) that weights come from
+// DRAM, as in real decoding. Counters: bytes_per_second = weight bytes/s; of_read_bw = that
+// divided by the read bandwidth measured at the same thread count.
+// Run: scripts/bench_kernels.sh OUT.json  (or build-kernels/benchmarks/bench_kernels directly)
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "ops/random_weights.hpp"
+#include "read_bandwidth.hpp"
+#include "rapid/ops/dot.hpp"
+#include "rapid/ops/matmul.hpp"
+#include "rapid/ops/matvec.hpp"
+
+namespace {
+
+using rapid::dtype;
+
+using rapid::bench::bandwidth_bytes;
+using rapid::bench::read_bandwidth;
+constexpr std::size_t pool_bytes = std::size_t{256} << 20; // matvec working set, >= 8x the L3
+
+// ---- read bandwidth ---------------------------------------------------------------------------
+void BM_read_bandwidth(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  read_bandwidth(threads); // allocates and touches the buffer outside the timing
+  for (auto _ : state) benchmark::DoNotOptimize(rapid::bench::detail::sum_buffer(threads));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bandwidth_bytes));
+  state.counters["median_GBps"] = read_bandwidth(threads) / 1e9;
+}
+BENCHMARK(BM_read_bandwidth)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- weights ------------------------------------------------------------------------------------
+/// Copies of one random rows x cols matrix of type t filling >= pool_bytes; one pool alive at a time.
+struct weight_pool {
+  dtype type{};
+  std::size_t rows = 0, cols = 0;
+  std::vector<std::vector<std::byte>> copies; // (n_copies, rows * row_bytes)
+
+  static weight_pool& get(dtype t, std::size_t rows, std::size_t cols) {
+    static weight_pool pool;
+    if (pool.type != t || pool.rows != rows || pool.cols != cols || pool.copies.empty()) {
+      pool.copies.clear();
+      pool.type = t, pool.rows = rows, pool.cols = cols;
+      auto first = rapid::test::random_weights(t, rows, cols, 42);
+      const std::size_t n = std::max<std::size_t>(1, (pool_bytes + first.size() - 1) / first.size());
+      pool.copies.reserve(n);
+      for (std::size_t i = 1; i < n; ++i) pool.copies.push_back(first);
+      pool.copies.push_back(std::move(first));
+    }
+    return pool;
+  }
+  [[nodiscard]] rapid::quantized_matrix matrix(std::size_t i) const {
+    return rapid::make_quantized_matrix(type, copies[i % copies.size()].data(), rows, cols);
+  }
+};
+
+void set_counters(benchmark::State& state, double bytes_per_iteration, int threads) {
+  const double bytes = static_cast<double>(state.iterations()) * bytes_per_iteration;
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  state.counters["of_read_bw"] = benchmark::Counter(bytes / read_bandwidth(threads), benchmark::Counter::kIsRate);
+}
+
+// ---- matvec -------------------------------------------------------------------------------------
+// args: dtype id, rows, cols, threads, exact (0: int8 activations, 1: f32)
+void BM_matvec(benchmark::State& state) {
+  const auto t = static_cast<dtype>(state.range(0));
+  const auto rows = static_cast<std::size_t>(state.range(1)), cols = static_cast<std::size_t>(state.range(2));
+  const int threads = static_cast<int>(state.range(3));
+  const rapid::ops::kernel_options options{state.range(4) ? rapid::ops::activation_mode::exact : rapid::ops::activation_mode::int8, threads};
+  const auto& pool = weight_pool::get(t, rows, cols);
+  const auto x = rapid::test::random_activations(cols, 7); // (cols)
+  std::vector<float> y(rows);                               // (rows)
+  read_bandwidth(threads);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    rapid::ops::matvec(pool.matrix(i++), x, y, options);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, static_cast<double>(pool.matrix(0).size_bytes()), threads);
+  state.SetLabel(std::string(rapid::name_of(t)) + (state.range(4) ? " exact" : "") + " " + rapid::ops::int8_kernel_arch);
+}
+
+// The Qwen2.5-1.5B matrices, as rows x cols (cols = ne[0], the contiguous dimension):
+//   attn_q / attn_output  1536 x 1536;  ffn_gate / ffn_up  8960 x 1536;
+//   ffn_down              1536 x 8960;  output (lm head)  151936 x 1536
+constexpr std::int64_t shapes[][2] = {{1536, 1536}, {8960, 1536}, {1536, 8960}, {151936, 1536}};
+constexpr dtype matvec_types[] = {dtype::f16,  dtype::bf16, dtype::q4_0, dtype::q4_1, dtype::q5_0,
+                                  dtype::q5_1, dtype::q8_0, dtype::q4_k, dtype::q5_k, dtype::q6_k};
+
+void matvec_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"type", "rows", "cols", "threads", "exact"});
+  for (dtype t : matvec_types)
+    for (const auto& s : shapes)
+      for (int threads : {1, 2}) b->Args({static_cast<std::int64_t>(t), s[0], s[1], threads, 0});
+  // The exact f32-activation path, to show what activation quantisation buys.
+  for (dtype t : {dtype::q4_k, dtype::q6_k, dtype::q8_0}) b->Args({static_cast<std::int64_t>(t), 8960, 1536, 2, 1});
+}
+BENCHMARK(BM_matvec)->Apply(matvec_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// ---- batched matmul ------------------------------------------------------------------------------
+// args: dtype id, batch, threads. W: ffn_up 8960 x 1536. Counters: rows_per_s (activation rows
+// per second; batch 1 is a matvec) and bytes_per_second = weight bytes x batch per second, the
+// bandwidth `batch` separate matvecs would need for the same rate.
+void BM_matmul(benchmark::State& state) {
+  const auto t = static_cast<dtype>(state.range(0));
+  const auto batch = static_cast<std::size_t>(state.range(1));
+  const int threads = static_cast<int>(state.range(2));
+  const std::size_t rows = 8960, cols = 1536;
+  const auto& pool = weight_pool::get(t, rows, cols);
+  const auto x = rapid::test::random_activations(batch * cols, 9); // (batch, cols)
+  std::vector<float> y(batch * rows);                               // (batch, rows)
+  read_bandwidth(threads);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    rapid::ops::matmul(pool.matrix(i++), x, batch, y, {rapid::ops::activation_mode::int8, threads});
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, static_cast<double>(pool.matrix(0).size_bytes()) * static_cast<double>(batch), threads);
+  state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(rapid::name_of(t)) + " " + rapid::ops::int8_kernel_arch);
+}
+void matmul_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"type", "batch", "threads"});
+  for (dtype t : {dtype::q4_k, dtype::q6_k, dtype::q8_0, dtype::f16})
+    for (int batch : {1, 4, 11, 32}) b->Args({static_cast<std::int64_t>(t), batch, 2});
+}
+BENCHMARK(BM_matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+} // namespace
+
+BENCHMARK_MAIN();

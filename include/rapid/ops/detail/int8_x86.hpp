@@ -1,0 +1,289 @@
+#pragma once
+// x86 integer dot kernels (AVX2, with AVX-512 VNNI/BW instructions where compiled in) for one
+// weight block times one 8-bit activation block. xsimd 8.1 has no u8 x s8 -> i16/i32
+// multiply-add, so these use intrinsics. Each kernel is split into unpack (weights only) and
+// accumulate (weights x activations): matvec calls both per block, matmul unpacks a block once
+// and accumulates it into every batch row. Both run the same float operations per output, so
+// matmul rows are bit-identical to matvec.
+//
+// Integer sums are exact (no i16 saturation: codes <= 63 or |q8| <= 128 times |a| <= 127, in
+// pairs), so AVX2 and VNNI give identical results.
+#if defined(__AVX2__)
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "rapid/core/fp16.hpp"
+#include "rapid/core/quant_blocks.hpp"
+
+#define RAPID_INT8_X86 1
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define RAPID_INT8_VNNI 1
+#endif
+
+namespace rapid::ops::detail::x86 {
+
+#if defined(RAPID_INT8_VNNI)
+inline constexpr const char* int8_arch = "avx512vnni";
+#else
+inline constexpr const char* int8_arch = "avx2";
+#endif
+
+struct vacc {
+  __m256 v = _mm256_setzero_ps(); // 8 partial sums of one output
+  __m256 m = _mm256_setzero_ps(); // partial sums subtracted at the end (K-quant mins): a separate chain
+  float s = 0;                    // scalar partial sum (Q4_1/Q5_1 offsets)
+};
+
+inline __m256 fmadd(__m256 a, __m256 b, __m256 c) noexcept {
+#if defined(__FMA__)
+  return _mm256_fmadd_ps(a, b, c);
+#else
+  return _mm256_add_ps(_mm256_mul_ps(a, b), c);
+#endif
+}
+
+inline float hsum(__m256 v) noexcept {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256i load256(const void* p) noexcept { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+/// 8 x i32: lane i = sum of u[k] * s[k] over bytes k = 4i..4i+3 (u unsigned, s signed).
+inline __m256i dot_u8s8(__m256i u, __m256i s) noexcept {
+#if defined(RAPID_INT8_VNNI)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/// acc + (a * b summed over pairs of i16).
+inline __m256i madd_acc(__m256i acc, __m256i a, __m256i b) noexcept {
+#if defined(RAPID_INT8_VNNI)
+  return _mm256_dpwssd_epi32(acc, a, b);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
+/// 32 nibbles of a 32-block: low nibbles of qs[0..15] then their high nibbles.
+inline __m256i nibbles32(const std::uint8_t* qs) noexcept {
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(15));
+}
+
+/// Byte i = 0x10 where bit i of the little-endian u32 qh is set (bit 4 of Q5 codes).
+inline __m256i high_bits32(const std::uint8_t* qh) noexcept {
+  std::uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+  return _mm256_and_si256(_mm256_movm_epi8(bits), _mm256_set1_epi8(0x10));
+#else
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+#endif
+}
+
+/// shuffle_epi8 control that broadcasts i16 element j (0..7) of each 128-bit lane to the whole lane.
+inline __m256i broadcast_i16(int j) noexcept {
+  const char lo = static_cast<char>(2 * j), hi = static_cast<char>(2 * j + 1);
+  return _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi,
+                          lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi);
+}
+
+/// Control broadcasting i16 element j of the low lane and element j + 1 of the high lane.
+inline __m256i broadcast_i16_pair(int j) noexcept {
+  const char lo = static_cast<char>(2 * j), hi = static_cast<char>(2 * j + 1);
+  const char lo2 = static_cast<char>(2 * j + 2), hi2 = static_cast<char>(2 * j + 3);
+  return _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi,
+                          lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2);
+}
+
+/// sum_j madd(maddubs(q[j], a[32j..]), sc[j]) over 8 groups of 32: 8 x i32. Four independent
+/// chains: one chain of 8 dependent multiply-adds is latency-bound.
+inline __m256i scaled_dot8(const __m256i* q, const __m256i* sc, const std::int8_t* a) noexcept {
+  __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int j = 0; j < 8; ++j) s[j & 3] = madd_acc(s[j & 3], _mm256_maddubs_epi16(q[j], load256(a + 32 * j)), sc[j]);
+  return _mm256_add_epi32(_mm256_add_epi32(s[0], s[1]), _mm256_add_epi32(s[2], s[3]));
+}
+
+inline __m256i lane0(int v) noexcept { return _mm256_setr_epi32(v, 0, 0, 0, 0, 0, 0, 0); }
+
+// ---- 32-value blocks x block_q8_act32 ------------------------------------------------------
+
+/// Q4_0 / Q5_0: d * (q - offset).
+template <class Block, int Offset>
+struct k_sym32 {
+  using wblock = Block;
+  using ablock = block_q8_act32;
+  struct unpacked {
+    __m256i q; // (32) unsigned codes
+    float d;
+  };
+  static unpacked unpack(const Block& b) noexcept {
+    __m256i q = nibbles32(b.qs);
+    if constexpr (Offset == 16) q = _mm256_or_si256(q, high_bits32(b.qh));
+    return {q, fp16_to_f32(b.d)};
+  }
+  static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
+    const __m256i s = _mm256_sub_epi32(dot_u8s8(w.q, load256(a.qs)), lane0(Offset * a.sum)); // exact
+    acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
+  }
+};
+
+/// Q4_1 / Q5_1: d * q + m.
+template <class Block, bool Five>
+struct k_affine32 {
+  using wblock = Block;
+  using ablock = block_q8_act32;
+  struct unpacked {
+    __m256i q;
+    float d, m;
+  };
+  static unpacked unpack(const Block& b) noexcept {
+    __m256i q = nibbles32(b.qs);
+    if constexpr (Five) q = _mm256_or_si256(q, high_bits32(b.qh));
+    return {q, fp16_to_f32(b.d), fp16_to_f32(b.m)};
+  }
+  static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
+    const __m256i s = dot_u8s8(w.q, load256(a.qs));
+    acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
+    acc.s += w.m * a.d * static_cast<float>(a.sum);
+  }
+};
+
+/// Q8_0: d * q, q signed: |q| x (a with q's sign) keeps the u8 x s8 form.
+struct k_q8_0 {
+  using wblock = block_q8_0;
+  using ablock = block_q8_act32;
+  struct unpacked {
+    __m256i q, abs_q;
+    float d;
+  };
+  static unpacked unpack(const block_q8_0& b) noexcept {
+    const __m256i q = load256(b.qs);
+    return {q, _mm256_abs_epi8(q), fp16_to_f32(b.d)};
+  }
+  static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
+    const __m256i s = dot_u8s8(w.abs_q, _mm256_sign_epi8(load256(a.qs), w.q));
+    acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
+  }
+};
+
+// ---- K-quants x block_q8_k -------------------------------------------------------------------
+
+/// Q4_K / Q5_K: d*sc[j]*q - dmin*m[j] over 8 sub-blocks of 32.
+template <class Block, bool Five>
+struct k_q45_k {
+  using wblock = Block;
+  using ablock = block_q8_k;
+  struct unpacked {
+    __m256i q[8];  // (8, 32) unsigned codes per sub-block
+    __m256i sc[8]; // (8, 16) sub-block scale broadcast to i16
+    __m128i m;     // (8) i16 sub-block mins
+    float d, dmin;
+  };
+  static unpacked unpack(const Block& b) noexcept {
+    unpacked u;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i raw = load256(b.qs + 32 * c);
+      u.q[2 * c] = _mm256_and_si256(raw, m4);
+      u.q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+    }
+    if constexpr (Five) {
+      const __m256i qh = load256(b.qh), bit4 = _mm256_set1_epi8(0x10);
+      // bit j of qh[l] is bit 4 of code 32j+l; move it to bit 4 inside each byte
+      u.q[0] = _mm256_or_si256(u.q[0], _mm256_and_si256(_mm256_slli_epi16(qh, 4), bit4));
+      u.q[1] = _mm256_or_si256(u.q[1], _mm256_and_si256(_mm256_slli_epi16(qh, 3), bit4));
+      u.q[2] = _mm256_or_si256(u.q[2], _mm256_and_si256(_mm256_slli_epi16(qh, 2), bit4));
+      u.q[3] = _mm256_or_si256(u.q[3], _mm256_and_si256(_mm256_slli_epi16(qh, 1), bit4));
+      u.q[4] = _mm256_or_si256(u.q[4], _mm256_and_si256(qh, bit4));
+      u.q[5] = _mm256_or_si256(u.q[5], _mm256_and_si256(_mm256_srli_epi16(qh, 1), bit4));
+      u.q[6] = _mm256_or_si256(u.q[6], _mm256_and_si256(_mm256_srli_epi16(qh, 2), bit4));
+      u.q[7] = _mm256_or_si256(u.q[7], _mm256_and_si256(_mm256_srli_epi16(qh, 3), bit4));
+    }
+    // 6-bit scales and mins (k_scales_mins, lane-parallel): u32 lanes x = (a, b, c, -) of scales[12]
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)); // 4 bytes of qs ride along
+    const __m128i lo = _mm_and_si128(x, _mm_set1_epi8(0x3f));                     // (sc0..3, m0..3)
+    const __m128i cc = _mm_srlv_epi32(_mm_shuffle_epi32(x, 0xaa), _mm_setr_epi32(0, 4, 0, 0));
+    const __m128i hi = _mm_or_si128(_mm_and_si128(cc, _mm_set1_epi8(0x0f)),
+                                    _mm_and_si128(_mm_srli_epi32(x, 2), _mm_set1_epi8(0x30))); // (sc4..7, m4..7)
+    const __m128i sc_m = _mm_unpacklo_epi32(lo, hi);                                 // bytes: sc0..7, m0..7
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(sc_m, sc_m));     // (sc0..7 | sc0..7) as i16
+    for (int j = 0; j < 8; ++j) u.sc[j] = _mm256_shuffle_epi8(sc16, broadcast_i16(j));
+    u.m = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sc_m, sc_m));
+    u.d = fp16_to_f32(b.d);
+    u.dmin = fp16_to_f32(b.dmin);
+    return u;
+  }
+  static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
+    const __m256i s = scaled_dot8(w.q, w.sc, a.qs);
+    const __m128i* bs = reinterpret_cast<const __m128i*>(a.bsums);
+    const __m128i bsum32 = _mm_hadd_epi16(_mm_loadu_si128(bs), _mm_loadu_si128(bs + 1)); // (8) sums per sub-block
+    const __m128i mins = _mm_madd_epi16(w.m, bsum32);                                   // (4) i32
+    acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
+    acc.m = fmadd(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(mins)), _mm256_set1_ps(w.dmin * a.d), acc.m);
+  }
+};
+
+/// Q6_K: d * sc[k] * (q - 32) over 16 sub-blocks of 16.
+struct k_q6_k {
+  using wblock = block_q6_k;
+  using ablock = block_q8_k;
+  struct unpacked {
+    __m256i q[8];  // (8, 32) codes 0..63 per group of 32
+    __m256i sc[8]; // (8, 16) i16: scale of the group's first 16 values, then of its last 16
+    __m256i sc16;  // (16) i16 scales, for the -32 offset
+    float d;
+  };
+  static unpacked unpack(const block_q6_k& b) noexcept {
+    unpacked u;
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32), qh = load256(b.qh + 32 * h);
+      u.q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+      u.q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+      u.q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+      u.q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    }
+    u.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales))); // (sc0..7 | sc8..15)
+    const __m256i first = _mm256_permute4x64_epi64(u.sc16, 0x44), second = _mm256_permute4x64_epi64(u.sc16, 0xee);
+    for (int g = 0; g < 4; ++g) { // group g: (sc[2g] x 8 | sc[2g+1] x 8)
+      u.sc[g] = _mm256_shuffle_epi8(first, broadcast_i16_pair(2 * g));
+      u.sc[g + 4] = _mm256_shuffle_epi8(second, broadcast_i16_pair(2 * g));
+    }
+    u.d = fp16_to_f32(b.d);
+    return u;
+  }
+  static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
+    __m256i s = scaled_dot8(w.q, w.sc, a.qs);
+    const __m256i off = _mm256_madd_epi16(w.sc16, load256(a.bsums)); // (8) sum of sc[k] * bsum[k] in pairs
+    s = _mm256_sub_epi32(s, _mm256_slli_epi32(off, 5));               // exact: - 32 * sum sc * bsum
+    acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
+  }
+};
+
+/// The output from the two accumulators a row alternates between (even and odd blocks).
+inline float finish(const vacc& even, const vacc& odd) noexcept {
+  return hsum(_mm256_sub_ps(_mm256_add_ps(even.v, odd.v), _mm256_add_ps(even.m, odd.m))) + (even.s + odd.s);
+}
+
+using k_q4_0 = k_sym32<block_q4_0, 8>;
+using k_q5_0 = k_sym32<block_q5_0, 16>;
+using k_q4_1 = k_affine32<block_q4_1, false>;
+using k_q5_1 = k_affine32<block_q5_1, true>;
+using k_q4_k = k_q45_k<block_q4_k, false>;
+using k_q5_k = k_q45_k<block_q5_k, true>;
+
+} // namespace rapid::ops::detail::x86
+#endif // __AVX2__

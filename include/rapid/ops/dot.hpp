@@ -1,0 +1,176 @@
+#pragma once
+// Dot products of one weight row (any kernel type) with an activation row.
+//   dot_exact: f32 activations; each chunk of 256 weights is dequantized (dequant.hpp) and
+//              multiplied in with xsimd FMAs. Exact up to f32 summation order.
+//   dot_q8:    activations already quantized to 8 bits (activation.hpp); integer dot products
+//              per block (detail/int8_x86.hpp, or detail/int8_generic.hpp without AVX2). The
+//              fast path matvec/matmul use; see kernel_types.hpp for its accuracy.
+//   dot:       f32 activations, the path matvec takes for this type (quantizes x first if int8).
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "rapid/core/error.hpp"
+#include "rapid/ops/activation.hpp"
+#include "rapid/ops/dequant.hpp"
+#include "rapid/ops/detail/int8_generic.hpp"
+#include "rapid/ops/detail/int8_x86.hpp"
+#include "rapid/ops/kernel_types.hpp"
+
+namespace rapid::ops {
+
+namespace detail {
+
+#if defined(RAPID_INT8_X86)
+namespace int8 = x86;
+#else
+namespace int8 = generic;
+#endif
+
+// ---- exact path ---------------------------------------------------------------------------
+inline constexpr std::size_t exact_chunk = 256; // values dequantized at a time
+
+struct f32_acc {
+  fbatch a0 = fbatch(0.f), a1 = fbatch(0.f);
+  float tail = 0;
+};
+
+// acc += w . x. w, x: (n)
+inline void accumulate_f32(const float* w, const float* x, std::size_t n, f32_acc& acc) noexcept {
+  constexpr std::size_t k = fbatch::size;
+  std::size_t i = 0;
+  for (; i + 2 * k <= n; i += 2 * k) {
+    acc.a0 = xsimd::fma(fbatch::load_unaligned(w + i), fbatch::load_unaligned(x + i), acc.a0);
+    acc.a1 = xsimd::fma(fbatch::load_unaligned(w + i + k), fbatch::load_unaligned(x + i + k), acc.a1);
+  }
+  for (; i + k <= n; i += k) acc.a0 = xsimd::fma(fbatch::load_unaligned(w + i), fbatch::load_unaligned(x + i), acc.a0);
+  for (; i < n; ++i) acc.tail += w[i] * x[i];
+}
+
+inline float finish(const f32_acc& acc) noexcept { return xsimd::hadd(acc.a0 + acc.a1) + acc.tail; }
+
+/// Byte offset of value `i` (a multiple of the block size) in a row of type t.
+inline std::size_t byte_offset(dtype t, std::size_t i) noexcept {
+  const auto info = info_of(t);
+  return i / info.block_elements * info.block_bytes;
+}
+
+/// w . x over chunks of exact_chunk values. row: bytes of n values of t; x: (n)
+inline float dot_exact_unchecked(dtype t, const std::byte* row, const float* x, std::size_t n) noexcept {
+  f32_acc acc;
+  if (t == dtype::f32) {
+    const auto* w = reinterpret_cast<const float*>(row);
+    for (std::size_t i = 0; i < n; i += exact_chunk) accumulate_f32(w + i, x + i, std::min(exact_chunk, n - i), acc);
+    return finish(acc);
+  }
+  alignas(64) float buf[exact_chunk]; // (256) dequantized chunk
+  for (std::size_t i = 0; i < n; i += exact_chunk) {
+    const std::size_t len = std::min(exact_chunk, n - i);
+    dequantize_unchecked(t, row + byte_offset(t, i), buf, len);
+    accumulate_f32(buf, x + i, len, acc);
+  }
+  return finish(acc);
+}
+
+/// Same sum as dot_exact_unchecked, for a row already dequantized to f32. w, x: (n)
+inline float dot_dequantized(const float* w, const float* x, std::size_t n) noexcept {
+  f32_acc acc;
+  for (std::size_t i = 0; i < n; i += exact_chunk) accumulate_f32(w + i, x + i, std::min(exact_chunk, n - i), acc);
+  return finish(acc);
+}
+
+// ---- integer path -------------------------------------------------------------------------
+/// w . a over nb blocks. row: nb weight blocks; act: nb activation blocks.
+template <class K>
+inline float row_dot(const std::byte* row, const std::byte* act, std::size_t nb) noexcept {
+  const auto* w = reinterpret_cast<const typename K::wblock*>(row);
+  const auto* a = reinterpret_cast<const typename K::ablock*>(act);
+  int8::vacc acc[2]; // even and odd blocks: two independent FMA chains
+  for (std::size_t i = 0; i < nb; ++i) K::accumulate(K::unpack(w[i]), a[i], acc[i & 1]);
+  return int8::finish(acc[0], acc[1]);
+}
+
+/// Outputs of one weight row for `Tile` activation rows, blocks outer so each unpacked weight
+/// block is loaded once per tile. Same float operations per output as row_dot.
+template <class K, std::size_t Tile>
+inline void row_dot_tile(const typename K::unpacked* unpacked, const std::byte* acts, std::size_t act_stride,
+                         std::size_t nb, float* out, std::size_t out_stride) noexcept {
+  const typename K::ablock* a[Tile];
+  for (std::size_t k = 0; k < Tile; ++k) a[k] = reinterpret_cast<const typename K::ablock*>(acts + k * act_stride);
+  int8::vacc acc[Tile][2];
+  for (std::size_t i = 0; i < nb; ++i)
+    for (std::size_t k = 0; k < Tile; ++k) K::accumulate(unpacked[i], a[k][i], acc[k][i & 1]);
+  for (std::size_t k = 0; k < Tile; ++k) out[k * out_stride] = int8::finish(acc[k][0], acc[k][1]);
+}
+
+/// One weight row against `batch` activation rows, unpacking each weight block once; results are
+/// bit-identical to row_dot. acts: (batch, act_stride) bytes; out[b * out_stride]: (batch)
+template <class K>
+inline void row_dot_batch(const std::byte* row, const std::byte* acts, std::size_t act_stride, std::size_t batch,
+                          std::size_t nb, float* out, std::size_t out_stride) {
+  thread_local std::vector<typename K::unpacked> unpacked; // (nb) this row's unpacked blocks
+  if (unpacked.size() < nb) unpacked.resize(nb);
+  const auto* w = reinterpret_cast<const typename K::wblock*>(row);
+  for (std::size_t i = 0; i < nb; ++i) unpacked[i] = K::unpack(w[i]);
+  constexpr std::size_t tile = 4;
+  std::size_t b = 0;
+  for (; b + tile <= batch; b += tile)
+    row_dot_tile<K, tile>(unpacked.data(), acts + b * act_stride, act_stride, nb, out + b * out_stride, out_stride);
+  for (; b < batch; ++b)
+    row_dot_tile<K, 1>(unpacked.data(), acts + b * act_stride, act_stride, nb, out + b * out_stride, out_stride);
+}
+
+template <class K>
+struct kernel_tag {
+  using type = K;
+};
+
+/// Calls f(kernel_tag<K>{}) with the integer kernel for t (a type with uses_int8_activations).
+template <class F>
+inline decltype(auto) visit_int8_kernel(dtype t, F&& f) {
+  switch (t) {
+  case dtype::q4_0: return f(kernel_tag<int8::k_q4_0>{});
+  case dtype::q4_1: return f(kernel_tag<int8::k_q4_1>{});
+  case dtype::q5_0: return f(kernel_tag<int8::k_q5_0>{});
+  case dtype::q5_1: return f(kernel_tag<int8::k_q5_1>{});
+  case dtype::q8_0: return f(kernel_tag<int8::k_q8_0>{});
+  case dtype::q4_k: return f(kernel_tag<int8::k_q4_k>{});
+  case dtype::q5_k: return f(kernel_tag<int8::k_q5_k>{});
+  case dtype::q6_k: return f(kernel_tag<int8::k_q6_k>{});
+  default: throw_unsupported_type(t, "int8 kernel");
+  }
+}
+
+} // namespace detail
+
+/// Name of the integer kernel family compiled in: "avx512vnni", "avx2" or "generic".
+inline constexpr const char* int8_kernel_arch = detail::int8::int8_arch;
+
+/// Exact dot of a row of type t with f32 activations. row: (row_bytes_of(t, x.size())) bytes; x: (n)
+inline float dot_exact(dtype t, const std::byte* row, std::span<const float> x) {
+  check_row(t, x.size(), "dot_exact");
+  return detail::dot_exact_unchecked(t, row, x.data(), x.size());
+}
+
+/// Integer-path dot with activations quantized by quantize_activation(t, x, xq, n).
+/// row: (row_bytes_of(t, n)) bytes; xq: (activation_row_bytes(t, n)) bytes
+inline float dot_q8(dtype t, const std::byte* row, const std::byte* xq, std::size_t n) {
+  check_row(t, n, "dot_q8");
+  const std::size_t nb = n / info_of(t).block_elements;
+  return detail::visit_int8_kernel(t, [&](auto tag) { return detail::row_dot<typename decltype(tag)::type>(row, xq, nb); });
+}
+
+/// Dot of a row with f32 activations along the path matvec takes for this type and mode.
+inline float dot(dtype t, const std::byte* row, std::span<const float> x, activation_mode mode = activation_mode::int8) {
+  check_row(t, x.size(), "dot");
+  if (mode == activation_mode::exact || !uses_int8_activations(t)) return dot_exact(t, row, x);
+  std::vector<std::byte> xq(activation_row_bytes(t, x.size())); // (activation_row_bytes)
+  quantize_activation(t, x.data(), xq.data(), x.size());
+  return dot_q8(t, row, xq.data(), x.size());
+}
+
+} // namespace rapid::ops

@@ -1,0 +1,63 @@
+#pragma once
+// Y = X W^T for a batch of activation rows (prefill, verifying a draft). X: (batch, cols),
+// W: (rows, cols), Y: (batch, rows). Each weight row is unpacked (int8 path) or dequantized
+// (exact path) once and reused for all batch rows, so a batch costs one pass over W instead of
+// `batch` passes. Row b of Y is bit-identical to matvec(W, X[b]) with the same options.
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rapid/core/error.hpp"
+#include "rapid/core/tensor_view.hpp"
+#include "rapid/ops/activation.hpp"
+#include "rapid/ops/dequant.hpp"
+#include "rapid/ops/detail/parallel_rows.hpp"
+#include "rapid/ops/dot.hpp"
+#include "rapid/ops/kernel_types.hpp"
+#include "rapid/ops/matvec.hpp"
+
+namespace rapid::ops {
+
+/// Y = X W^T. w: (rows, cols); x: (batch, cols); y: (batch, rows)
+inline void matmul(const quantized_matrix& w, std::span<const float> x, std::size_t batch, std::span<float> y,
+                   const kernel_options& options = {}) {
+  detail::check_matrix(w, "matmul");
+  if (x.size() != batch * w.cols || y.size() != batch * w.rows)
+    throw invalid_argument("matmul: W is " + std::to_string(w.rows) + "x" + std::to_string(w.cols) + ", batch " +
+                           std::to_string(batch) + ", but X has " + std::to_string(x.size()) + " values and Y " +
+                           std::to_string(y.size()));
+  if (batch == 0) return;
+  if (batch == 1) return matvec(w, x, y, options);
+  const std::size_t rows = w.rows, cols = w.cols;
+  if (options.activations == activation_mode::int8 && uses_int8_activations(w.type)) {
+    const std::size_t stride = activation_row_bytes(w.type, cols);
+    thread_local std::vector<std::byte> xq_buffer; // (batch, stride) quantized X
+    xq_buffer.resize(batch * stride);
+    std::byte* xq = xq_buffer.data(); // a plain pointer: lambdas would see each thread's own thread_local
+    for (std::size_t b = 0; b < batch; ++b) quantize_activation(w.type, x.data() + b * cols, xq + b * stride, cols);
+    const std::size_t nb = cols / info_of(w.type).block_elements;
+    detail::visit_int8_kernel(w.type, [&](auto tag) {
+      using K = typename decltype(tag)::type;
+      detail::parallel_rows(rows, options.threads, detail::min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r)
+          detail::row_dot_batch<K>(w.row(r), xq, stride, batch, nb, y.data() + r, rows);
+      });
+    });
+    return;
+  }
+  detail::parallel_rows(rows, options.threads, detail::min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {
+    thread_local std::vector<float> wrow; // (cols) one dequantized weight row
+    wrow.resize(cols);
+    for (std::size_t r = r0; r < r1; ++r) {
+      const float* wr = reinterpret_cast<const float*>(w.row(r));
+      if (w.type != dtype::f32) {
+        detail::dequantize_unchecked(w.type, w.row(r), wrow.data(), cols);
+        wr = wrow.data();
+      }
+      for (std::size_t b = 0; b < batch; ++b) y[b * rows + r] = detail::dot_dequantized(wr, x.data() + b * cols, cols);
+    }
+  });
+}
+
+} // namespace rapid::ops

@@ -1,0 +1,65 @@
+#pragma once
+// y = W x for one activation row (decode). W: (rows, cols) of any kernel type. In the default
+// activation_mode::int8, x is quantized once to 8-bit blocks and every row takes the integer
+// kernel; activation_mode::exact (and F32/F16/BF16 weights) dequantize and FMA in f32.
+// Rows are split across OpenMP threads; each output is computed by one thread with a fixed
+// operation order, so results do not depend on the thread count.
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rapid/core/error.hpp"
+#include "rapid/core/tensor_view.hpp"
+#include "rapid/ops/activation.hpp"
+#include "rapid/ops/detail/parallel_rows.hpp"
+#include "rapid/ops/dot.hpp"
+#include "rapid/ops/kernel_types.hpp"
+
+namespace rapid::ops {
+
+namespace detail {
+inline constexpr std::size_t min_rows_per_thread = 16;
+
+inline void check_matrix(const quantized_matrix& w, const char* what) {
+  check_row(w.type, w.cols, what);
+  if (w.row_bytes != row_bytes_of(w.type, w.cols))
+    throw invalid_argument(std::string(what) + ": row_bytes " + std::to_string(w.row_bytes) + " does not match " +
+                           std::to_string(w.cols) + " " + std::string(name_of(w.type)) + " values (" +
+                           std::to_string(row_bytes_of(w.type, w.cols)) + " bytes)");
+  if (w.data == nullptr && w.rows > 0) throw invalid_argument(std::string(what) + ": matrix has no data");
+}
+
+/// y[r] for r in [0, rows) with activations xq already quantized for w.type. xq: (activation_row_bytes)
+inline void matvec_int8(const quantized_matrix& w, const std::byte* xq, float* y, int threads) {
+  const std::size_t nb = w.cols / info_of(w.type).block_elements;
+  visit_int8_kernel(w.type, [&](auto tag) {
+    using K = typename decltype(tag)::type;
+    parallel_rows(w.rows, threads, min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) y[r] = row_dot<K>(w.row(r), xq, nb);
+    });
+  });
+}
+} // namespace detail
+
+/// y = W x. w: (rows, cols); x: (cols); y: (rows)
+inline void matvec(const quantized_matrix& w, std::span<const float> x, std::span<float> y,
+                   const kernel_options& options = {}) {
+  detail::check_matrix(w, "matvec");
+  if (x.size() != w.cols || y.size() != w.rows)
+    throw invalid_argument("matvec: W is " + std::to_string(w.rows) + "x" + std::to_string(w.cols) + " but x has " +
+                           std::to_string(x.size()) + " values and y " + std::to_string(y.size()));
+  if (options.activations == activation_mode::int8 && uses_int8_activations(w.type)) {
+    // (activation_row_bytes(type, cols)) quantized x; only its pointer crosses into the threads
+    thread_local std::vector<std::byte> xq;
+    xq.resize(activation_row_bytes(w.type, w.cols));
+    quantize_activation(w.type, x.data(), xq.data(), w.cols);
+    detail::matvec_int8(w, xq.data(), y.data(), options.threads);
+    return;
+  }
+  detail::parallel_rows(w.rows, options.threads, detail::min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {
+    for (std::size_t r = r0; r < r1; ++r) y[r] = detail::dot_exact_unchecked(w.type, w.row(r), x.data(), w.cols);
+  });
+}
+
+} // namespace rapid::ops

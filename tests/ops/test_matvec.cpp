@@ -1,0 +1,92 @@
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "ops/random_weights.hpp"
+#include "rapid/ops/matmul.hpp"
+#include "rapid/ops/matvec.hpp"
+#include "rapid/ops/reference.hpp"
+
+using namespace rapid;
+
+namespace {
+std::size_t cols_for(dtype t) { return info_of(t).block_elements == 256 ? 768 : (info_of(t).block_elements == 32 ? 416 : 203); }
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::bit_cast<std::uint32_t>(a[i]) != std::bit_cast<std::uint32_t>(b[i])) return false;
+  return true;
+}
+
+// Tolerance vs the scalar twin: 1e-5 * (sum_i |w_ri x_i|) per output.
+void check_close(const quantized_matrix& w, const std::vector<float>& x, std::size_t b,
+                 const std::vector<float>& got, const std::vector<float>& want) {
+  std::vector<float> wr(w.cols);
+  for (std::size_t r = 0; r < w.rows; ++r) {
+    ops::reference::dequantize_row(w.type, w.row(r), wr.data(), w.cols);
+    double scale = 0;
+    for (std::size_t i = 0; i < w.cols; ++i) scale += std::fabs(static_cast<double>(wr[i]) * x[b * w.cols + i]);
+    INFO(name_of(w.type) << " row " << r << " batch row " << b);
+    REQUIRE(std::fabs(got[b * w.rows + r] - want[b * w.rows + r]) <= 1e-5 * scale + 1e-30);
+  }
+}
+} // namespace
+
+TEST_CASE("matvec equals the scalar twin, and 1 and 2 threads agree bit for bit") {
+  for (dtype t : ops::kernel_types)
+    for (auto mode : {ops::activation_mode::int8, ops::activation_mode::exact}) {
+      const std::size_t rows = 67, cols = cols_for(t);
+      const auto data = test::random_weights(t, rows, cols, 11);
+      const auto w = make_quantized_matrix(t, data.data(), rows, cols);
+      const auto x = test::random_activations(cols, 12);
+      std::vector<float> y1(rows), y2(rows), ref(rows);
+      ops::matvec(w, x, y1, {mode, 1});
+      ops::matvec(w, x, y2, {mode, 2});
+      ops::reference::matvec(w, x, ref, mode);
+      INFO(name_of(t) << (mode == ops::activation_mode::int8 ? " int8" : " exact"));
+      CHECK(same_bits(y1, y2));
+      check_close(w, x, 0, y1, ref);
+    }
+}
+
+TEST_CASE("matmul rows equal matvec bit for bit, for 1 and 2 threads") {
+  for (dtype t : ops::kernel_types)
+    for (auto mode : {ops::activation_mode::int8, ops::activation_mode::exact})
+      for (std::size_t batch : {1, 2, 3, 11, 33}) {
+        const std::size_t rows = 45, cols = cols_for(t);
+        const auto data = test::random_weights(t, rows, cols, 21 + batch);
+        const auto w = make_quantized_matrix(t, data.data(), rows, cols);
+        const auto x = test::random_activations(batch * cols, 22 + batch);
+        std::vector<float> y(batch * rows), y2(batch * rows), rows_by_matvec(batch * rows), ref(batch * rows);
+        ops::matmul(w, x, batch, y, {mode, 1});
+        ops::matmul(w, x, batch, y2, {mode, 2});
+        for (std::size_t b = 0; b < batch; ++b)
+          ops::matvec(w, std::span(x).subspan(b * cols, cols), std::span(rows_by_matvec).subspan(b * rows, rows), {mode, 2});
+        INFO(name_of(t) << (mode == ops::activation_mode::int8 ? " int8" : " exact") << " batch " << batch);
+        CHECK(same_bits(y, rows_by_matvec));
+        CHECK(same_bits(y, y2));
+        if (batch == 3) {
+          ops::reference::matmul(w, x, batch, ref, mode);
+          for (std::size_t b = 0; b < batch; ++b) check_close(w, x, b, y, ref);
+        }
+      }
+}
+
+TEST_CASE("matvec and matmul reject mismatched shapes") {
+  const auto data = test::random_weights(dtype::q8_0, 4, 64, 1);
+  const auto w = make_quantized_matrix(dtype::q8_0, data.data(), 4, 64);
+  std::vector<float> x(64), y(4), bad(5);
+  CHECK_THROWS_AS(ops::matvec(w, x, bad), invalid_argument);
+  CHECK_THROWS_AS(ops::matvec(w, bad, y), invalid_argument);
+  CHECK_THROWS_AS(ops::matmul(w, x, 2, y), invalid_argument);
+  auto broken = w;
+  broken.row_bytes = 10;
+  CHECK_THROWS_AS(ops::matvec(broken, x, y), invalid_argument);
+  auto q2 = w;
+  q2.type = dtype::q2_k;
+  CHECK_THROWS_AS(ops::matvec(q2, x, y), unsupported_error);
+}
