@@ -59,7 +59,8 @@ def main(argv):
     w("")
     w("/// General categories, numbered as in the generator (Cn = unassigned is 0).")
     w("enum class category : std::uint8_t {")
-    w("  " + ", ".join(f"{c} = {i}" for i, c in enumerate(CATEGORIES)) + ",")
+    for k in range(0, len(CATEGORIES), 10):
+        w("  " + " ".join(f"{c} = {k + i}," for i, c in enumerate(CATEGORIES[k:k + 10])))
     w("};")
     w(f"inline constexpr std::size_t category_count = {len(CATEGORIES)};")
     w("")

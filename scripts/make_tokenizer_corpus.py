@@ -54,8 +54,11 @@ def kjv():
     return docs
 
 
+SOURCE_BUDGET = 400_000  # bytes of repository files, so the corpus does not grow with the repository
+
+
 def sources():
-    """This repository's text files (sorted, so the order is stable)."""
+    """This repository's text files (sorted, so the order is stable), up to SOURCE_BUDGET bytes."""
     exts = {".hpp", ".cpp", ".h", ".py", ".sh", ".cmake", ".txt", ".md", ".in"}
     docs = []
     for top in ["include", "tests", "examples", "benchmarks", "scripts", "docs", "cmake"]:
@@ -71,7 +74,12 @@ def sources():
         p = ROOT / name
         if p.exists():
             docs.append((f"source/{name}", p.read_bytes()))
-    return docs
+    kept, total = [], 0
+    for name, data in docs:
+        if total + len(data) <= SOURCE_BUDGET:
+            kept.append((name, data))
+            total += len(data)
+    return kept
 
 
 WORDS = ["alpha", "Beta", "gamma_delta", "ключ", "値", "naïve", "café", "straße", "ß", "token", "id", "x",

@@ -19,11 +19,19 @@ and writes under $RAPID_CACHE_DIR/reference/logits/<model>/:
                        j in [ctx/2, ctx-1)); ppl = exp(sum nll / count). The text of the 4096
                        tokens is in perplexity.txt, so `llama-perplexity -f perplexity.txt -c 1024
                        -b 512 -t 2` (scripts/build_llama_bench.sh) gives the same windows.
+    control            the same teacher-forced pass by llama.cpp on a copy of the model with every
+                       tensor dequantized to F32 (made with gguf-py in a temporary file, then
+                       deleted): llama.cpp then takes no 8-bit activation shortcut, so these rows
+                       are the exact forward pass of the same weights (rapid's
+                       activation_mode::exact is compared to them), and their distance to the
+                       quantized rows (mean/max |dlogit|, top-1 agreement) is llama.cpp's own
+                       activation-quantisation noise, the scale for rapid's int8 bounds.
   teacher_logits.f32   little-endian float32, (len(saved_rows), n_vocab), row-major
+  teacher_logits_f32.f32  the same rows from the F32 copy
   stamp.json           what the outputs were made from: this script's, the model's and the texts'
                        sha256 and the llama-cpp-python version; a model is redone only when it changed
 
-SmolLM2-135M is always done (about 15 s). The Qwen2.5 models (0.5B: ~1 min; 1.5B: ~3 min on
+SmolLM2-135M is always done (about 1.5 min on 2 cores). The Qwen2.5 models (0.5B: ~1 min; 1.5B: ~3 min on
 2 cores) are done only with --big or RAPID_REFERENCE_BIG=1, since CI time is short; their tests
 in the C++ suite run when these files exist (RAPID_REQUIRE_BIG_MODELS=1 makes their absence fail).
 
@@ -49,6 +57,7 @@ THREADS = 2
 TEACHER_ESSAY, TEACHER_TOKENS, SAVE_EVERY = "avg.txt", 512, 16
 PPL_ESSAY, PPL_TOKENS, PPL_CTX, PPL_BATCH = "worked.txt", 4096, 1024, 512
 GREEDY_STEPS = 64
+OUTPUTS = ("teacher_logits.f32", "teacher_logits_f32.f32", "perplexity.txt", "reference.json")
 PROMPTS = [
     "The capital of France is",
     "Once upon a time, in a small village by the sea, there lived",
@@ -91,11 +100,38 @@ def log_softmax_at(row, token):
     return float(row[token] - m - np.log(np.exp(row - m).sum()))
 
 
+def dequantize_to_f32(src, dst):
+    """Writes a copy of the GGUF `src` with every tensor dequantized to F32 (streamed, tensor by tensor)."""
+    import gguf
+    from gguf.quants import dequantize
+    reader = gguf.GGUFReader(src)
+    writer = gguf.GGUFWriter(dst, reader.fields["general.architecture"].contents())
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), vtype, sub_type=sub)
+    shapes = [[int(d) for d in reversed(t.shape)] for t in reader.tensors]  # numpy order: rows first
+    for t, shape in zip(reader.tensors, shapes):
+        writer.add_tensor_info(t.name, shape, np.dtype(np.float32), 4 * int(np.prod(shape)))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for t, shape in zip(reader.tensors, shapes):
+        writer.write_tensor_data(np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(shape))
+    writer.close()
+
+
+def open_llama(llama_cpp, path):
+    return llama_cpp.Llama(model_path=str(path), n_ctx=PPL_CTX, n_batch=PPL_BATCH, n_ubatch=PPL_BATCH,
+                           n_threads=THREADS, n_threads_batch=THREADS, logits_all=True, flash_attn=False,
+                           verbose=False)
+
+
 def run_model(llama_cpp, name, path, texts, out):
     t0 = time.time()
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=PPL_CTX, n_batch=PPL_BATCH, n_ubatch=PPL_BATCH,
-                          n_threads=THREADS, n_threads_batch=THREADS, logits_all=True, flash_attn=False,
-                          verbose=False)
+    llm = open_llama(llama_cpp, path)
     n_vocab = llm.n_vocab()
     add_bos = bool(llama_cpp.llama_vocab_get_add_bos(llama_cpp.llama_model_get_vocab(llm.model)))
     bos = llm.token_bos()
@@ -157,24 +193,45 @@ def run_model(llama_cpp, name, path, texts, out):
     ppl = float(np.exp(sum(nll_windows) / count))
     (out / "perplexity.txt.tmp").write_bytes(llm.detokenize(all_ids))
     t_ppl = time.time() - t0 - t_teacher - t_greedy
+    del llm
+
+    # control: the teacher-forced pass on an F32 copy of the weights
+    f32_path = out / "dequantized-f32.gguf.tmp"
+    try:
+        dequantize_to_f32(path, f32_path)
+        f32 = open_llama(llama_cpp, f32_path)
+        f32.eval(ids)
+        exact = np.array(f32.scores[:len(ids)], dtype=np.float32)
+        del f32
+    finally:
+        f32_path.unlink(missing_ok=True)
+    exact[saved].astype("<f4").tofile(out / "teacher_logits_f32.f32.tmp")
+    exact_rows = [top2(r) for r in exact]
+    noise = np.abs(exact[saved].astype(np.float64) - logits[saved])
+    control = {"logits_file": "teacher_logits_f32.f32", "argmax": [r[0] for r in exact_rows],
+               "gap": [r[2] for r in exact_rows],
+               "quantized_vs_f32": {"mean_abs": float(noise.mean()), "max_abs": float(noise.max()),
+                                    "top1_agreement": sum(a[0] == b[0] for a, b in zip(rows, exact_rows)) / len(ids)}}
+    t_control = time.time() - t0 - t_teacher - t_greedy - t_ppl
 
     reference = {
         "model": name, "file": path.name, "n_vocab": n_vocab, "add_bos": add_bos, "bos": bos,
         "engine": f"llama-cpp-python {llama_cpp.__version__} (llama.cpp vendored), CPU, {THREADS} threads, "
                   f"F16 KV cache, n_batch {PPL_BATCH}",
         "teacher": teacher,
+        "control": control,
         "greedy": greedy,
         "perplexity": {"source": PPL_ESSAY, "ctx": PPL_CTX, "batch": PPL_BATCH, "first": first, "windows": windows,
                        "nll": nll_windows, "count": count, "ppl": ppl, "text_file": "perplexity.txt"},
-        "seconds": {"teacher": t_teacher, "greedy": t_greedy, "perplexity": t_ppl},
+        "seconds": {"teacher": t_teacher, "greedy": t_greedy, "perplexity": t_ppl, "control": t_control},
     }
     (out / "reference.json.tmp").write_text(json.dumps(reference, allow_nan=False) + "\n")
-    for f in ("teacher_logits.f32", "perplexity.txt", "reference.json"):
+    for f in OUTPUTS:
         os.replace(out / f"{f}.tmp", out / f)
-    del llm
-    agree_ppl = f"ppl {ppl:.4f} (ctx {PPL_CTX}, {count} scored)"
-    print(f"{name}: {len(ids)} teacher rows, {len(PROMPTS)}x{GREEDY_STEPS} greedy, {agree_ppl}; "
-          f"{t_teacher:.1f}+{t_greedy:.1f}+{t_ppl:.1f} s", file=sys.stderr)
+    q = control["quantized_vs_f32"]
+    print(f"{name}: {len(ids)} teacher rows, {len(PROMPTS)}x{GREEDY_STEPS} greedy, ppl {ppl:.4f} (ctx {PPL_CTX}, "
+          f"{count} scored); llama.cpp quantized vs F32: |dlogit| mean {q['mean_abs']:.4f} max {q['max_abs']:.4f}, "
+          f"top-1 {q['top1_agreement']:.4f}; {t_teacher:.0f}+{t_greedy:.0f}+{t_ppl:.0f}+{t_control:.0f} s", file=sys.stderr)
 
 
 def main():
@@ -203,7 +260,7 @@ def main():
                  "texts": hashlib.sha256((texts["teacher"] + "\0" + texts["ppl"]).encode()).hexdigest(),
                  "llama_cpp_python": llama_cpp.__version__}
         stamp_file = out / "stamp.json"
-        done = all((out / f).exists() for f in ("reference.json", "teacher_logits.f32", "perplexity.txt"))
+        done = all((out / f).exists() for f in OUTPUTS)
         if not args.force and done and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
             print(f"{name}: up to date ({out})", file=sys.stderr)
             continue

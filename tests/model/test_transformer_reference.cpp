@@ -5,12 +5,30 @@
 // SmolLM2-135M runs in the default suite (scripts/test.sh makes its reference). The Qwen2.5-Coder
 // 0.5B and 1.5B comparisons run when their reference files exist and are skipped otherwise
 // (RAPID_REQUIRE_BIG_MODELS=1 makes a missing file fail). To run them:
-//   RAPID_REFERENCE_BIG=1 scripts/test.sh        # or: $(scripts/python_env.sh) scripts/reference_logits.py --big
+//   $(scripts/python_env.sh) scripts/reference_logits.py --big      # ~10 min on 2 cores, once
 //   RAPID_REQUIRE_BIG_MODELS=1 build/tests/rapid_tests -tc='*llama.cpp*'
+// (or RAPID_REFERENCE_BIG=1 scripts/test.sh, which then runs them with the whole suite).
 //
-// Both engines quantise activations to 8 bits in their matrix products (rapid's default
-// ops::activation_mode::int8, llama.cpp's Q8_0/Q8_1/Q8_K activation blocks) but not with the same
-// blocks, rounding and summation order, so logits agree to a tolerance, not bit for bit.
+// How close is close enough. Both engines quantise activations to 8 bits before their integer
+// matrix products (rapid's default ops::activation_mode::int8; llama.cpp's Q8_0/Q8_1/Q8_K blocks),
+// and that rounding is chaotic: two implementations that are not bit-identical (a different
+// summation order, an FP16 instead of an F32 block scale) flip the rounding of some codes, and the
+// flips spread through the layers until each engine's logits carry their own, independent noise.
+// Its size is measured by llama.cpp itself: the script also runs llama.cpp on an F32 copy of the
+// weights (no activation quantisation), and llama.cpp's quantised logits differ from those by
+// ~0.14 (SmolLM2) / ~0.05 (Qwen 0.5B) on average, with top-1 agreeing on only ~96.5 % of the rows.
+// An exact forward pass therefore cannot agree with llama.cpp's top-1 on 99 % of all rows either.
+// So the tests check:
+//   - exactness (the control): rapid with activation_mode::exact against llama.cpp on the F32
+//     copy: mean |dlogit| < 0.01, max < 0.1, top-1 identical except at gaps below 0.05;
+//   - the int8 path against llama.cpp on the quantised file: top-1 agreement >= 99 % on the rows
+//     llama.cpp decides by more than the near-tie gap, overall agreement no more than 2 points
+//     below llama.cpp's own F32-vs-quantised agreement, and |dlogit| within 1.5x (mean) / 2x (max)
+//     of llama.cpp's own quantisation noise;
+//   - greedy generations identical to llama.cpp's, or first diverging where llama.cpp's
+//     top-1/top-2 gap is below the near-tie gap (4x the noise's mean |dlogit|);
+//   - perplexity (llama.cpp's method) within 1 %.
+// Each test prints its measurements (MESSAGE).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -36,25 +54,35 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// What each comparison must meet. Logit differences are |rapid - llama.cpp| over the full saved
-// rows (every 16th teacher-forced position, all vocabulary entries).
-struct bounds {
-  double mean_abs;  // mean |dlogit| over the saved rows
-  double max_abs;   // max |dlogit| over the saved rows
-  double near_tie;  // a greedy divergence is accepted only where llama.cpp's top-1/top-2 gap is below this
-};
-constexpr double min_top1_agreement = 0.99;
+constexpr double min_decided_top1_agreement = 0.99;  // on rows llama.cpp decides by more than the near-tie gap
+constexpr double top1_slack = 0.02;                  // below llama.cpp's own F32-vs-quantised agreement
+constexpr double mean_noise_factor = 1.5, max_noise_factor = 2.0, near_tie_factor = 4.0;
+constexpr double exact_mean_abs = 0.01, exact_max_abs = 0.1, exact_tie = 0.05;
 constexpr double max_ppl_relative_diff = 0.01;
 
 struct reference {
+  std::string name;
   fs::path model;
   nlohmann::json json;
-  std::vector<float> saved_logits;  // (saved_rows, n_vocab)
+  std::vector<float> quantized_rows;  // (saved_rows, n_vocab) llama.cpp on the GGUF file
+  std::vector<float> f32_rows;        // (saved_rows, n_vocab) llama.cpp on its F32 copy
+
+  [[nodiscard]] const nlohmann::json& noise() const { return json.at("control").at("quantized_vs_f32"); }
+  /// A top-1/top-2 gap below this is within reach of the activation-quantisation noise.
+  [[nodiscard]] double near_tie() const { return near_tie_factor * noise().at("mean_abs").get<double>(); }
 };
 
 bool big_models_required() {
   const char* env = std::getenv("RAPID_REQUIRE_BIG_MODELS");
   return env && std::string_view(env) == "1";
+}
+
+std::vector<float> read_rows(const fs::path& path, std::size_t count) {
+  std::vector<float> out(count);
+  std::ifstream in(path, std::ios::binary);
+  in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(count * sizeof(float)));
+  REQUIRE_MESSAGE(in.gcount() == static_cast<std::streamsize>(count * sizeof(float)), "short file " << path.string());
+  return out;
 }
 
 /// The model file and its reference. SmolLM2's are required under RAPID_REQUIRE_MODELS=1 (like
@@ -77,14 +105,12 @@ std::optional<reference> load(const std::string& name, const std::string& model_
     json_path = t::cache_dir() / relative;
   }
   if (!model || !json_path) return std::nullopt;
-  reference ref{*model, nlohmann::json::parse(std::ifstream(*json_path)), {}};
+  reference ref{name, *model, nlohmann::json::parse(std::ifstream(*json_path)), {}, {}};
   REQUIRE(ref.json.at("file").get<std::string>() == model_file);
-  const auto logits_path = json_path->parent_path() / ref.json.at("teacher").at("logits_file").get<std::string>();
+  const auto dir = json_path->parent_path();
   const std::size_t count = ref.json.at("teacher").at("saved_rows").size() * ref.json.at("n_vocab").get<std::size_t>();
-  ref.saved_logits.resize(count);
-  std::ifstream in(logits_path, std::ios::binary);
-  in.read(reinterpret_cast<char*>(ref.saved_logits.data()), static_cast<std::streamsize>(count * sizeof(float)));
-  REQUIRE_MESSAGE(in.gcount() == static_cast<std::streamsize>(count * sizeof(float)), "short file " << logits_path.string());
+  ref.quantized_rows = read_rows(dir / ref.json.at("teacher").at("logits_file").get<std::string>(), count);
+  ref.f32_rows = read_rows(dir / ref.json.at("control").at("logits_file").get<std::string>(), count);
   return ref;
 }
 
@@ -100,50 +126,101 @@ double nll(std::span<const float> row, std::size_t token) {
   return -(static_cast<double>(row[token]) - m - std::log(sum));
 }
 
-transformer make(const reference& ref) { return transformer(ref.model.string(), {.n_ctx = 1024, .threads = 2}); }
+transformer make(const reference& ref, rapid::ops::activation_mode mode = rapid::ops::activation_mode::int8) {
+  return transformer(ref.model.string(), {.n_ctx = 1024, .kv = rapid::model::kv_type::f16, .threads = 2, .activations = mode});
+}
 
-void teacher_forced(const reference& ref, const bounds& b) {
+struct row_comparison {
+  std::size_t rows = 0, agree = 0;        // top-1 over all rows
+  std::size_t decided = 0, decided_agree = 0;  // over rows whose llama.cpp gap >= the tie gap
+  double worst_gap = 0;                   // the largest llama.cpp gap where top-1 differs
+  double mean_abs = 0, max_abs = 0;       // over the saved full rows
+};
+
+/// rapid's teacher-forced rows against llama.cpp's argmax/gap lists and saved full rows.
+row_comparison compare_rows(std::span<const float> logits, std::size_t v, const std::vector<std::size_t>& want,
+                            const std::vector<double>& gap, const std::vector<std::size_t>& saved,
+                            const std::vector<float>& saved_rows, double tie) {
+  row_comparison c;
+  c.rows = want.size();
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const bool same = argmax(logits.subspan(i * v, v)) == want[i];
+    c.agree += same;
+    if (gap[i] >= tie) {
+      ++c.decided;
+      c.decided_agree += same;
+    }
+    if (!same) c.worst_gap = std::max(c.worst_gap, gap[i]);
+  }
+  double sum = 0;
+  for (std::size_t k = 0; k < saved.size(); ++k)
+    for (std::size_t j = 0; j < v; ++j) {
+      const double d = std::abs(static_cast<double>(logits[saved[k] * v + j]) - saved_rows[k * v + j]);
+      sum += d;
+      c.max_abs = std::max(c.max_abs, d);
+    }
+  c.mean_abs = sum / static_cast<double>(saved.size() * v);
+  return c;
+}
+
+/// The control: rapid's exact path against llama.cpp on the F32 copy of the weights.
+void exact_forward(const reference& ref) {
+  const auto& teacher = ref.json.at("teacher");
+  const auto& control = ref.json.at("control");
+  const auto tokens = teacher.at("tokens").get<std::vector<token_id>>();
+  auto tf = make(ref, rapid::ops::activation_mode::exact);
+  const std::size_t v = tf.vocab_size();
+  REQUIRE(v == ref.json.at("n_vocab").get<std::size_t>());
+  const auto logits = tf.forward(tokens, logits_for::all_rows);
+  const auto c = compare_rows(logits, v, control.at("argmax").get<std::vector<std::size_t>>(),
+                              control.at("gap").get<std::vector<double>>(),
+                              teacher.at("saved_rows").get<std::vector<std::size_t>>(), ref.f32_rows, exact_tie);
+  MESSAGE(ref.name << " exact forward vs llama.cpp on F32 weights, " << c.rows << " teacher-forced tokens: top-1 "
+                   << c.agree << "/" << c.rows << " (largest llama.cpp gap where they differ: " << c.worst_gap
+                   << ", bound " << exact_tie << "); |dlogit| mean " << c.mean_abs << " (bound " << exact_mean_abs
+                   << "), max " << c.max_abs << " (bound " << exact_max_abs << ")");
+  CHECK(c.decided_agree == c.decided);
+  CHECK(c.mean_abs < exact_mean_abs);
+  CHECK(c.max_abs < exact_max_abs);
+}
+
+void teacher_forced(const reference& ref) {
   const auto& teacher = ref.json.at("teacher");
   const auto tokens = teacher.at("tokens").get<std::vector<token_id>>();
-  const auto want = teacher.at("argmax").get<std::vector<std::size_t>>();
-  const auto gap = teacher.at("gap").get<std::vector<double>>();
-  const auto saved = teacher.at("saved_rows").get<std::vector<std::size_t>>();
   auto tf = make(ref);
   const std::size_t v = tf.vocab_size();
   REQUIRE(v == ref.json.at("n_vocab").get<std::size_t>());
   const auto logits = tf.forward(tokens, logits_for::all_rows);
   REQUIRE(logits.size() == tokens.size() * v);
-
-  std::size_t agree = 0;
-  double worst_gap = 0;  // the largest llama.cpp gap where the two disagree
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    if (argmax(logits.subspan(i * v, v)) == want[i]) ++agree;
-    else worst_gap = std::max(worst_gap, gap[i]);
-  }
-  double sum = 0, worst = 0;
-  for (std::size_t k = 0; k < saved.size(); ++k)
-    for (std::size_t j = 0; j < v; ++j) {
-      const double d = std::abs(static_cast<double>(logits[saved[k] * v + j]) - ref.saved_logits[k * v + j]);
-      sum += d;
-      worst = std::max(worst, d);
-    }
-  const double rate = static_cast<double>(agree) / static_cast<double>(tokens.size());
-  const double mean = sum / static_cast<double>(saved.size() * v);
-  MESSAGE(ref.json.at("model").get<std::string>() << " teacher-forced on " << tokens.size() << " tokens: top-1 agreement "
-          << agree << "/" << tokens.size() << " (largest llama.cpp top-1/top-2 gap where they differ: " << worst_gap
-          << "); |dlogit| over " << saved.size() << " full rows: mean " << mean << " (bound " << b.mean_abs << "), max "
-          << worst << " (bound " << b.max_abs << ")");
-  CHECK(rate >= min_top1_agreement);
-  CHECK(mean < b.mean_abs);
-  CHECK(worst < b.max_abs);
+  const auto c = compare_rows(logits, v, teacher.at("argmax").get<std::vector<std::size_t>>(),
+                              teacher.at("gap").get<std::vector<double>>(),
+                              teacher.at("saved_rows").get<std::vector<std::size_t>>(), ref.quantized_rows, ref.near_tie());
+  const auto& noise = ref.noise();
+  const double own_agreement = noise.at("top1_agreement");
+  const double mean_bound = mean_noise_factor * noise.at("mean_abs").get<double>();
+  const double max_bound = max_noise_factor * noise.at("max_abs").get<double>();
+  const double rate = static_cast<double>(c.agree) / static_cast<double>(c.rows);
+  const double decided_rate = static_cast<double>(c.decided_agree) / static_cast<double>(std::max<std::size_t>(c.decided, 1));
+  MESSAGE(ref.name << " int8 forward vs llama.cpp, " << c.rows << " teacher-forced tokens: top-1 " << c.agree << "/" << c.rows
+                   << " = " << rate << " (llama.cpp's own F32-vs-quantised: " << own_agreement << "; bound "
+                   << own_agreement - top1_slack << "), on the " << c.decided << " rows with a llama.cpp gap >= "
+                   << ref.near_tie() << ": " << c.decided_agree << " = " << decided_rate << " (bound "
+                   << min_decided_top1_agreement << "); largest llama.cpp gap where they differ " << c.worst_gap
+                   << "; |dlogit| mean " << c.mean_abs << " (bound " << mean_bound << "), max " << c.max_abs
+                   << " (bound " << max_bound << ")");
+  CHECK(decided_rate >= min_decided_top1_agreement);
+  CHECK(rate >= own_agreement - top1_slack);
+  CHECK(c.mean_abs < mean_bound);
+  CHECK(c.max_abs < max_bound);
 }
 
 /// Greedy steps from each prompt. rapid is fed llama.cpp's token at every step, which is rapid's
 /// own greedy generation up to the first divergence and lets every later step be compared too.
-void greedy(const reference& ref, const bounds& b) {
+void greedy(const reference& ref) {
   auto tf = make(ref);
   const std::size_t v = tf.vocab_size();
-  std::size_t prompts = 0, identical = 0;
+  const double tie = ref.near_tie();
+  std::size_t prompts = 0, identical = 0, steps = 0, agree = 0;
   for (const auto& g : ref.json.at("greedy")) {
     const auto prompt = g.at("prompt_tokens").get<std::vector<token_id>>();
     const auto want = g.at("tokens").get<std::vector<token_id>>();
@@ -158,27 +235,31 @@ void greedy(const reference& ref, const bounds& b) {
     }
     std::optional<std::size_t> first_divergence;
     for (std::size_t s = 0; s < want.size(); ++s) {
-      const std::size_t got = argmax(row);
-      if (got != static_cast<std::size_t>(want[s])) {
-        const double ours = row[got] - row[static_cast<std::size_t>(want[s])];
-        MESSAGE(ref.json.at("model").get<std::string>() << " greedy, prompt " << prompts << " step " << s << ": rapid picks "
-                << got << ", llama.cpp " << want[s] << " (its runner-up " << second[s] << "); llama.cpp top-1/top-2 gap "
-                << gap[s] << " (near-tie bound " << b.near_tie << "), rapid's preference " << ours
-                << (first_divergence ? "" : "  <- first divergence"));
-        if (!first_divergence) first_divergence = s;
-        CHECK(gap[s] < b.near_tie);
+      const std::size_t got = argmax(row), expected = static_cast<std::size_t>(want[s]);
+      ++steps;
+      if (got == expected) ++agree;
+      else {
+        const std::string which = first_divergence ? "later divergence" : "first divergence";
+        MESSAGE(ref.name << " greedy, prompt " << prompts << ", " << which << " at step " << s << ": rapid picks "
+                         << got << ", llama.cpp " << expected << " (llama.cpp's runner-up " << second[s]
+                         << "); llama.cpp top-1/top-2 gap " << gap[s] << " (near-tie bound " << tie
+                         << "), rapid's own gap " << row[got] - row[expected]);
+        if (!first_divergence) {
+          first_divergence = s;
+          CHECK(gap[s] < tie);
+        }
       }
       if (s + 1 == want.size()) break;
-      const token_id next = want[s];
-      const auto r = tf.forward(std::span<const token_id>(&next, 1), logits_for::last_row);
+      const auto r = tf.forward(std::span<const token_id>(&want[s], 1), logits_for::last_row);
       REQUIRE(r.size() == v);
       row.assign(r.begin(), r.end());
     }
     if (!first_divergence) ++identical;
     ++prompts;
   }
-  MESSAGE(ref.json.at("model").get<std::string>() << " greedy: " << identical << "/" << prompts << " generations of "
-          << ref.json.at("greedy")[0].at("tokens").size() << " tokens identical to llama.cpp");
+  MESSAGE(ref.name << " greedy: " << identical << "/" << prompts << " generations of "
+                   << ref.json.at("greedy")[0].at("tokens").size() << " tokens identical to llama.cpp; " << agree << "/"
+                   << steps << " steps agree when fed llama.cpp's tokens");
 }
 
 /// llama.cpp's perplexity method over the windows the script saved (BOS already written in).
@@ -214,49 +295,51 @@ void perplexity(const reference& ref) {
   REQUIRE(count == p.at("count").get<std::size_t>());
   const double ppl = std::exp(total / static_cast<double>(count));
   const double rel = std::abs(ppl - want) / want;
-  MESSAGE(ref.json.at("model").get<std::string>() << " perplexity (" << w << " windows of " << ctx << ", " << count
-          << " scored): rapid " << ppl << ", llama.cpp " << want << ", relative difference " << rel << " (bound "
-          << max_ppl_relative_diff << ")");
+  MESSAGE(ref.name << " perplexity (" << w << " windows of " << ctx << ", " << count << " scored): rapid " << ppl
+                   << ", llama.cpp " << want << ", relative difference " << rel << " (bound " << max_ppl_relative_diff << ")");
   CHECK(rel < max_ppl_relative_diff);
 }
 
-// Bounds measured on this project's machine with 2 threads (see the MESSAGE lines for the values),
-// with about 2x margin.
-constexpr bounds smollm2_bounds{.mean_abs = 0.05, .max_abs = 0.5, .near_tie = 0.1};
-constexpr bounds qwen05_bounds{.mean_abs = 0.1, .max_abs = 1.0, .near_tie = 0.2};
-constexpr bounds qwen15_bounds{.mean_abs = 0.1, .max_abs = 1.0, .near_tie = 0.2};
-
-const char* const smollm2_file = "smollm2-135m-instruct-q4_1.gguf";
-const char* const qwen05_file = "qwen2.5-coder-0.5b.gguf";
-const char* const qwen15_file = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+const std::string smollm2_file = "smollm2-135m-instruct-q4_1.gguf";
+const std::string qwen05_file = "qwen2.5-coder-0.5b.gguf";
+const std::string qwen15_file = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 
 } // namespace
 
+TEST_CASE("transformer vs llama.cpp on SmolLM2-135M: exact forward vs F32 weights") {
+  if (const auto ref = load("smollm2", smollm2_file, false)) exact_forward(*ref);
+}
 TEST_CASE("transformer vs llama.cpp on SmolLM2-135M: teacher-forced logits") {
-  if (const auto ref = load("smollm2", smollm2_file, false)) teacher_forced(*ref, smollm2_bounds);
+  if (const auto ref = load("smollm2", smollm2_file, false)) teacher_forced(*ref);
 }
 TEST_CASE("transformer vs llama.cpp on SmolLM2-135M: greedy generation") {
-  if (const auto ref = load("smollm2", smollm2_file, false)) greedy(*ref, smollm2_bounds);
+  if (const auto ref = load("smollm2", smollm2_file, false)) greedy(*ref);
 }
 TEST_CASE("transformer vs llama.cpp on SmolLM2-135M: perplexity") {
   if (const auto ref = load("smollm2", smollm2_file, false)) perplexity(*ref);
 }
 
+TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-0.5B (big): exact forward vs F32 weights") {
+  if (const auto ref = load("qwen0.5b", qwen05_file, true)) exact_forward(*ref);
+}
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-0.5B (big): teacher-forced logits") {
-  if (const auto ref = load("qwen0.5b", qwen05_file, true)) teacher_forced(*ref, qwen05_bounds);
+  if (const auto ref = load("qwen0.5b", qwen05_file, true)) teacher_forced(*ref);
 }
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-0.5B (big): greedy generation") {
-  if (const auto ref = load("qwen0.5b", qwen05_file, true)) greedy(*ref, qwen05_bounds);
+  if (const auto ref = load("qwen0.5b", qwen05_file, true)) greedy(*ref);
 }
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-0.5B (big): perplexity") {
   if (const auto ref = load("qwen0.5b", qwen05_file, true)) perplexity(*ref);
 }
 
+TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-1.5B (big): exact forward vs F32 weights") {
+  if (const auto ref = load("qwen1.5b", qwen15_file, true)) exact_forward(*ref);
+}
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-1.5B (big): teacher-forced logits") {
-  if (const auto ref = load("qwen1.5b", qwen15_file, true)) teacher_forced(*ref, qwen15_bounds);
+  if (const auto ref = load("qwen1.5b", qwen15_file, true)) teacher_forced(*ref);
 }
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-1.5B (big): greedy generation") {
-  if (const auto ref = load("qwen1.5b", qwen15_file, true)) greedy(*ref, qwen15_bounds);
+  if (const auto ref = load("qwen1.5b", qwen15_file, true)) greedy(*ref);
 }
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-1.5B (big): perplexity") {
   if (const auto ref = load("qwen1.5b", qwen15_file, true)) perplexity(*ref);

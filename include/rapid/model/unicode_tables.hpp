@@ -12,7 +12,9 @@ inline constexpr std::string_view unicode_version = "16.0.0";
 
 /// General categories, numbered as in the generator (Cn = unassigned is 0).
 enum class category : std::uint8_t {
-  Cn = 0, Lu = 1, Ll = 2, Lt = 3, Lm = 4, Lo = 5, Mn = 6, Mc = 7, Me = 8, Nd = 9, Nl = 10, No = 11, Pc = 12, Pd = 13, Ps = 14, Pe = 15, Pi = 16, Pf = 17, Po = 18, Sm = 19, Sc = 20, Sk = 21, So = 22, Zs = 23, Zl = 24, Zp = 25, Cc = 26, Cf = 27, Cs = 28, Co = 29,
+  Cn = 0, Lu = 1, Ll = 2, Lt = 3, Lm = 4, Lo = 5, Mn = 6, Mc = 7, Me = 8, Nd = 9,
+  Nl = 10, No = 11, Pc = 12, Pd = 13, Ps = 14, Pe = 15, Pi = 16, Pf = 17, Po = 18, Sm = 19,
+  Sc = 20, Sk = 21, So = 22, Zs = 23, Zl = 24, Zp = 25, Cc = 26, Cf = 27, Cs = 28, Co = 29,
 };
 inline constexpr std::size_t category_count = 30;
 
