@@ -26,7 +26,8 @@
 //     below llama.cpp's own F32-vs-quantised agreement, and |dlogit| within 1.5x (mean) / 2x (max)
 //     of llama.cpp's own quantisation noise;
 //   - greedy generations identical to llama.cpp's, or first diverging where llama.cpp's
-//     top-1/top-2 gap is below the near-tie gap (4x the noise's mean |dlogit|);
+//     top-1/top-2 gap is below the near-tie gap: the noise's max |dlogit| (~0.9 SmolLM2, ~0.45
+//     Qwen 0.5B), the largest change llama.cpp's own quantisation makes to a logit;
 //   - perplexity (llama.cpp's method) within 1 %.
 // Each test prints its measurements (MESSAGE).
 #include <doctest/doctest.h>
@@ -56,7 +57,7 @@ namespace {
 
 constexpr double min_decided_top1_agreement = 0.99;  // on rows llama.cpp decides by more than the near-tie gap
 constexpr double top1_slack = 0.02;                  // below llama.cpp's own F32-vs-quantised agreement
-constexpr double mean_noise_factor = 1.5, max_noise_factor = 2.0, near_tie_factor = 4.0;
+constexpr double mean_noise_factor = 1.5, max_noise_factor = 2.0;
 constexpr double exact_mean_abs = 0.01, exact_max_abs = 0.1, exact_tie = 0.05;
 constexpr double max_ppl_relative_diff = 0.01;
 
@@ -67,9 +68,13 @@ struct reference {
   std::vector<float> quantized_rows;  // (saved_rows, n_vocab) llama.cpp on the GGUF file
   std::vector<float> f32_rows;        // (saved_rows, n_vocab) llama.cpp on its F32 copy
 
-  [[nodiscard]] const nlohmann::json& noise() const { return json.at("control").at("quantized_vs_f32"); }
-  /// A top-1/top-2 gap below this is within reach of the activation-quantisation noise.
-  [[nodiscard]] double near_tie() const { return near_tie_factor * noise().at("mean_abs").get<double>(); }
+  // llama.cpp's own activation-quantisation noise: its quantised rows against its F32 rows.
+  double noise_mean_abs = 0, noise_max_abs = 0;  // over the saved rows after position 0
+  double noise_top1_agreement = 0;               // over all rows
+
+  /// A top-1/top-2 gap below this is within reach of the activation-quantisation noise: the
+  /// largest change llama.cpp's own quantisation makes to a logit (saved rows after position 0).
+  [[nodiscard]] double near_tie() const { return noise_max_abs; }
 };
 
 bool big_models_required() {
@@ -105,12 +110,26 @@ std::optional<reference> load(const std::string& name, const std::string& model_
     json_path = t::cache_dir() / relative;
   }
   if (!model || !json_path) return std::nullopt;
-  reference ref{name, *model, nlohmann::json::parse(std::ifstream(*json_path)), {}, {}};
+  reference ref{name, *model, nlohmann::json::parse(std::ifstream(*json_path)), {}, {}, 0, 0, 0};
   REQUIRE(ref.json.at("file").get<std::string>() == model_file);
   const auto dir = json_path->parent_path();
   const std::size_t count = ref.json.at("teacher").at("saved_rows").size() * ref.json.at("n_vocab").get<std::size_t>();
   ref.quantized_rows = read_rows(dir / ref.json.at("teacher").at("logits_file").get<std::string>(), count);
   ref.f32_rows = read_rows(dir / ref.json.at("control").at("logits_file").get<std::string>(), count);
+  const auto saved = ref.json.at("teacher").at("saved_rows").get<std::vector<std::size_t>>();
+  const std::size_t v = ref.json.at("n_vocab"), skip = saved.front() == 0 ? v : 0;
+  double sum = 0;
+  for (std::size_t i = skip; i < count; ++i) {
+    const double d = std::abs(static_cast<double>(ref.quantized_rows[i]) - ref.f32_rows[i]);
+    sum += d;
+    ref.noise_max_abs = std::max(ref.noise_max_abs, d);
+  }
+  ref.noise_mean_abs = sum / static_cast<double>(count - skip);
+  const auto q = ref.json.at("teacher").at("argmax").get<std::vector<std::size_t>>();
+  const auto f = ref.json.at("control").at("argmax").get<std::vector<std::size_t>>();
+  REQUIRE(q.size() == f.size());
+  for (std::size_t i = 0; i < q.size(); ++i) ref.noise_top1_agreement += q[i] == f[i];
+  ref.noise_top1_agreement /= static_cast<double>(q.size());
   return ref;
 }
 
@@ -134,7 +153,8 @@ struct row_comparison {
   std::size_t rows = 0, agree = 0;        // top-1 over all rows
   std::size_t decided = 0, decided_agree = 0;  // over rows whose llama.cpp gap >= the tie gap
   double worst_gap = 0;                   // the largest llama.cpp gap where top-1 differs
-  double mean_abs = 0, max_abs = 0;       // over the saved full rows
+  double mean_abs = 0, max_abs = 0;       // over the saved full rows after position 0
+  double first_max_abs = 0;               // over position 0's row
 };
 
 /// rapid's teacher-forced rows against llama.cpp's argmax/gap lists and saved full rows.
@@ -152,14 +172,23 @@ row_comparison compare_rows(std::span<const float> logits, std::size_t v, const 
     }
     if (!same) c.worst_gap = std::max(c.worst_gap, gap[i]);
   }
+  // Position 0 is reported apart: the first token's hidden state carries the huge "attention
+  // sink" activations, whose 8-bit rounding moves its logits far more (Qwen 1.5B: llama.cpp's own
+  // quantised vs F32 rows differ by up to 14 there, and by 0.5 elsewhere).
   double sum = 0;
+  std::size_t n = 0;
   for (std::size_t k = 0; k < saved.size(); ++k)
     for (std::size_t j = 0; j < v; ++j) {
       const double d = std::abs(static_cast<double>(logits[saved[k] * v + j]) - saved_rows[k * v + j]);
+      if (saved[k] == 0) {
+        c.first_max_abs = std::max(c.first_max_abs, d);
+        continue;
+      }
       sum += d;
+      ++n;
       c.max_abs = std::max(c.max_abs, d);
     }
-  c.mean_abs = sum / static_cast<double>(saved.size() * v);
+  c.mean_abs = sum / static_cast<double>(std::max<std::size_t>(n, 1));
   return c;
 }
 
@@ -178,10 +207,11 @@ void exact_forward(const reference& ref) {
   MESSAGE(ref.name << " exact forward vs llama.cpp on F32 weights, " << c.rows << " teacher-forced tokens: top-1 "
                    << c.agree << "/" << c.rows << " (largest llama.cpp gap where they differ: " << c.worst_gap
                    << ", bound " << exact_tie << "); |dlogit| mean " << c.mean_abs << " (bound " << exact_mean_abs
-                   << "), max " << c.max_abs << " (bound " << exact_max_abs << ")");
+                   << "), max " << c.max_abs << " (bound " << exact_max_abs << "), at position 0 " << c.first_max_abs);
   CHECK(c.decided_agree == c.decided);
   CHECK(c.mean_abs < exact_mean_abs);
   CHECK(c.max_abs < exact_max_abs);
+  CHECK(c.first_max_abs < exact_max_abs);
 }
 
 void teacher_forced(const reference& ref) {
@@ -195,10 +225,9 @@ void teacher_forced(const reference& ref) {
   const auto c = compare_rows(logits, v, teacher.at("argmax").get<std::vector<std::size_t>>(),
                               teacher.at("gap").get<std::vector<double>>(),
                               teacher.at("saved_rows").get<std::vector<std::size_t>>(), ref.quantized_rows, ref.near_tie());
-  const auto& noise = ref.noise();
-  const double own_agreement = noise.at("top1_agreement");
-  const double mean_bound = mean_noise_factor * noise.at("mean_abs").get<double>();
-  const double max_bound = max_noise_factor * noise.at("max_abs").get<double>();
+  const double own_agreement = ref.noise_top1_agreement;
+  const double mean_bound = mean_noise_factor * ref.noise_mean_abs;
+  const double max_bound = max_noise_factor * ref.noise_max_abs;
   const double rate = static_cast<double>(c.agree) / static_cast<double>(c.rows);
   const double decided_rate = static_cast<double>(c.decided_agree) / static_cast<double>(std::max<std::size_t>(c.decided, 1));
   MESSAGE(ref.name << " int8 forward vs llama.cpp, " << c.rows << " teacher-forced tokens: top-1 " << c.agree << "/" << c.rows
@@ -206,8 +235,9 @@ void teacher_forced(const reference& ref) {
                    << own_agreement - top1_slack << "), on the " << c.decided << " rows with a llama.cpp gap >= "
                    << ref.near_tie() << ": " << c.decided_agree << " = " << decided_rate << " (bound "
                    << min_decided_top1_agreement << "); largest llama.cpp gap where they differ " << c.worst_gap
-                   << "; |dlogit| mean " << c.mean_abs << " (bound " << mean_bound << "), max " << c.max_abs
-                   << " (bound " << max_bound << ")");
+                   << "; |dlogit| after position 0: mean " << c.mean_abs << " (llama.cpp's own F32-vs-quantised "
+                   << ref.noise_mean_abs << "; bound " << mean_bound << "), max " << c.max_abs << " (own " << ref.noise_max_abs
+                   << "; bound " << max_bound << "); at position 0: max " << c.first_max_abs);
   CHECK(decided_rate >= min_decided_top1_agreement);
   CHECK(rate >= own_agreement - top1_slack);
   CHECK(c.mean_abs < mean_bound);

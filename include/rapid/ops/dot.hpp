@@ -8,11 +8,15 @@
 //   dot:       f32 activations, the path matvec takes for this type (quantizes x first if int8).
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <type_traits>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "rapid/core/error.hpp"
 #include "rapid/ops/activation.hpp"
@@ -34,24 +38,74 @@ namespace int8 = generic;
 // ---- exact path ---------------------------------------------------------------------------
 inline constexpr std::size_t exact_chunk = 256; // values dequantized at a time
 
-struct f32_acc {
-  fbatch a0 = fbatch(0.f), a1 = fbatch(0.f);
+// F16/BF16 weights are widened in registers 8 at a time: AVX2 conversions, since GCC 12 warns
+// (-Wmaybe-uninitialized, inside its own headers) on the 512-bit ones.
+#if XSIMD_WITH_AVX512F && XSIMD_WITH_FMA3_AVX2
+using hbatch = xsimd::batch<float, xsimd::fma3<xsimd::avx2>>;
+#else
+using hbatch = fbatch;
+#endif
+
+template <class B>
+struct basic_acc {
+  B a0 = B(0.f), a1 = B(0.f);
   float tail = 0;
 };
+using f32_acc = basic_acc<fbatch>;
 
-// acc += w . x. w, x: (n)
-inline void accumulate_f32(const float* w, const float* x, std::size_t n, f32_acc& acc) noexcept {
-  constexpr std::size_t k = fbatch::size;
+// Loaders of B::size weights widened to f32 (exact), and their scalar twins for tails.
+struct load_f32 {
+  using batch_type = fbatch;
+  static fbatch batch(const float* p) noexcept { return fbatch::load_unaligned(p); }
+  static float one(const float* p) noexcept { return *p; }
+};
+struct load_f16 {
+  using batch_type = hbatch;
+  static hbatch batch(const std::uint16_t* p) noexcept {
+#if XSIMD_WITH_AVX && defined(__F16C__)
+    if constexpr (hbatch::size == 8) return hbatch(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#endif
+    alignas(64) float t[hbatch::size];
+    for (std::size_t i = 0; i < hbatch::size; ++i) t[i] = fp16_to_f32(p[i]);
+    return hbatch::load_aligned(t);
+  }
+  static float one(const std::uint16_t* p) noexcept { return fp16_to_f32(*p); }
+};
+struct load_bf16 {
+  using batch_type = hbatch;
+  static hbatch batch(const std::uint16_t* p) noexcept {
+#if XSIMD_WITH_AVX2
+    if constexpr (hbatch::size == 8) {
+      const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      return hbatch(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+    }
+#endif
+    alignas(64) float t[hbatch::size];
+    for (std::size_t i = 0; i < hbatch::size; ++i) t[i] = bf16_to_f32(p[i]);
+    return hbatch::load_aligned(t);
+  }
+  static float one(const std::uint16_t* p) noexcept { return bf16_to_f32(*p); }
+};
+
+// acc += w . x, w widened by Load. w, x: (n)
+template <class Load, class T, class B = typename Load::batch_type>
+inline void accumulate(const T* w, const float* x, std::size_t n, basic_acc<B>& acc) noexcept {
+  constexpr std::size_t k = B::size;
   std::size_t i = 0;
   for (; i + 2 * k <= n; i += 2 * k) {
-    acc.a0 = xsimd::fma(fbatch::load_unaligned(w + i), fbatch::load_unaligned(x + i), acc.a0);
-    acc.a1 = xsimd::fma(fbatch::load_unaligned(w + i + k), fbatch::load_unaligned(x + i + k), acc.a1);
+    acc.a0 = xsimd::fma(Load::batch(w + i), B::load_unaligned(x + i), acc.a0);
+    acc.a1 = xsimd::fma(Load::batch(w + i + k), B::load_unaligned(x + i + k), acc.a1);
   }
-  for (; i + k <= n; i += k) acc.a0 = xsimd::fma(fbatch::load_unaligned(w + i), fbatch::load_unaligned(x + i), acc.a0);
-  for (; i < n; ++i) acc.tail += w[i] * x[i];
+  for (; i + k <= n; i += k) acc.a0 = xsimd::fma(Load::batch(w + i), B::load_unaligned(x + i), acc.a0);
+  for (; i < n; ++i) acc.tail += Load::one(w + i) * x[i];
 }
 
-inline float finish(const f32_acc& acc) noexcept { return xsimd::hadd(acc.a0 + acc.a1) + acc.tail; }
+inline void accumulate_f32(const float* w, const float* x, std::size_t n, f32_acc& acc) noexcept {
+  accumulate<load_f32>(w, x, n, acc);
+}
+
+template <class B>
+inline float finish(const basic_acc<B>& acc) noexcept { return xsimd::hadd(acc.a0 + acc.a1) + acc.tail; }
 
 /// Byte offset of value `i` (a multiple of the block size) in a row of type t.
 inline std::size_t byte_offset(dtype t, std::size_t i) noexcept {
@@ -59,14 +113,20 @@ inline std::size_t byte_offset(dtype t, std::size_t i) noexcept {
   return i / info.block_elements * info.block_bytes;
 }
 
+/// Rows of plain types, converted in registers. w: (n) values of Load's type; x: (n)
+template <class Load, class T>
+inline float dot_plain(const T* w, const float* x, std::size_t n) noexcept {
+  basic_acc<typename Load::batch_type> acc;
+  for (std::size_t i = 0; i < n; i += exact_chunk) accumulate<Load>(w + i, x + i, std::min(exact_chunk, n - i), acc);
+  return finish(acc);
+}
+
 /// w . x over chunks of exact_chunk values. row: bytes of n values of t; x: (n)
 inline float dot_exact_unchecked(dtype t, const std::byte* row, const float* x, std::size_t n) noexcept {
+  if (t == dtype::f32) return dot_plain<load_f32>(reinterpret_cast<const float*>(row), x, n);
+  if (t == dtype::f16) return dot_plain<load_f16>(reinterpret_cast<const std::uint16_t*>(row), x, n);
+  if (t == dtype::bf16) return dot_plain<load_bf16>(reinterpret_cast<const std::uint16_t*>(row), x, n);
   f32_acc acc;
-  if (t == dtype::f32) {
-    const auto* w = reinterpret_cast<const float*>(row);
-    for (std::size_t i = 0; i < n; i += exact_chunk) accumulate_f32(w + i, x + i, std::min(exact_chunk, n - i), acc);
-    return finish(acc);
-  }
   alignas(64) float buf[exact_chunk]; // (256) dequantized chunk
   for (std::size_t i = 0; i < n; i += exact_chunk) {
     const std::size_t len = std::min(exact_chunk, n - i);

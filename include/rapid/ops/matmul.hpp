@@ -1,8 +1,9 @@
 #pragma once
 // Y = X W^T for a batch of activation rows (prefill, verifying a draft). X: (batch, cols),
 // W: (rows, cols), Y: (batch, rows). Each weight row is unpacked (int8 path) or dequantized
-// (exact path) once and reused for all batch rows, so a batch costs one pass over W instead of
-// `batch` passes. Row b of Y is bit-identical to matvec(W, X[b]) with the same options.
+// (exact path; F32/F16/BF16 are widened in registers) once per row and reused for all batch rows,
+// so a batch costs one pass over W instead of `batch` passes. Row b of Y is bit-identical to
+// matvec(W, X[b]) with the same options.
 #include <cstddef>
 #include <span>
 #include <string>
@@ -50,12 +51,13 @@ inline void matmul(const quantized_matrix& w, std::span<const float> x, std::siz
     thread_local std::vector<float> wrow; // (cols) one dequantized weight row
     wrow.resize(cols);
     for (std::size_t r = r0; r < r1; ++r) {
-      const float* wr = reinterpret_cast<const float*>(w.row(r));
-      if (w.type != dtype::f32) {
-        detail::dequantize_unchecked(w.type, w.row(r), wrow.data(), cols);
-        wr = wrow.data();
+      if (w.type == dtype::f16 || w.type == dtype::bf16 || w.type == dtype::f32) { // converted in registers
+        for (std::size_t b = 0; b < batch; ++b)
+          y[b * rows + r] = detail::dot_exact_unchecked(w.type, w.row(r), x.data() + b * cols, cols);
+        continue;
       }
-      for (std::size_t b = 0; b < batch; ++b) y[b * rows + r] = detail::dot_dequantized(wr, x.data() + b * cols, cols);
+      detail::dequantize_unchecked(w.type, w.row(r), wrow.data(), cols);
+      for (std::size_t b = 0; b < batch; ++b) y[b * rows + r] = detail::dot_dequantized(wrow.data(), x.data() + b * cols, cols);
     }
   });
 }
