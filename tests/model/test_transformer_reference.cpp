@@ -5,9 +5,11 @@
 // SmolLM2-135M runs in the default suite (scripts/test.sh makes its reference). The Qwen2.5-Coder
 // 0.5B and 1.5B comparisons run when their reference files exist and are skipped otherwise
 // (RAPID_REQUIRE_BIG_MODELS=1 makes a missing file fail). To run them:
-//   $(scripts/python_env.sh) scripts/reference_logits.py --big      # ~10 min on 2 cores, once
+//   $(scripts/python_env.sh) scripts/reference_logits.py --big   # once: ~4 min on 2 idle cores
 //   RAPID_REQUIRE_BIG_MODELS=1 build/tests/rapid_tests -tc='*llama.cpp*'
-// (or RAPID_REFERENCE_BIG=1 scripts/test.sh, which then runs them with the whole suite).
+// (or RAPID_REFERENCE_BIG=1 scripts/test.sh, which then runs them with the whole suite). On 2 idle
+// cores the SmolLM2 cases take ~25 s, Qwen 0.5B ~1 min, Qwen 1.5B ~2.5 min. Delete
+// $RAPID_CACHE_DIR/reference/logits/qwen* to skip the Qwen cases again.
 //
 // How close is close enough. Both engines quantise activations to 8 bits before their integer
 // matrix products (rapid's default ops::activation_mode::int8; llama.cpp's Q8_0/Q8_1/Q8_K blocks),
@@ -16,18 +18,19 @@
 // flips spread through the layers until each engine's logits carry their own, independent noise.
 // Its size is measured by llama.cpp itself: the script also runs llama.cpp on an F32 copy of the
 // weights (no activation quantisation), and llama.cpp's quantised logits differ from those by
-// ~0.14 (SmolLM2) / ~0.05 (Qwen 0.5B) on average, with top-1 agreeing on only ~96.5 % of the rows.
+// 0.13 (SmolLM2), 0.05 (Qwen 0.5B), 0.07 (Qwen 1.5B) on average, with top-1 agreeing on only
+// 96.5-96.7 % of the 512 rows.
 // An exact forward pass therefore cannot agree with llama.cpp's top-1 on 99 % of all rows either.
 // So the tests check:
 //   - exactness (the control): rapid with activation_mode::exact against llama.cpp on the F32
 //     copy: mean |dlogit| < 0.01, max < 0.1, top-1 identical except at gaps below 0.05;
 //   - the int8 path against llama.cpp on the quantised file: top-1 agreement >= 99 % on the rows
 //     llama.cpp decides by more than the near-tie gap, overall agreement no more than 2 points
-//     below llama.cpp's own F32-vs-quantised agreement, and |dlogit| within 1.5x (mean) / 2x (max)
-//     of llama.cpp's own quantisation noise;
+//     below llama.cpp's own F32-vs-quantised agreement, and |dlogit| within 2x (mean) / 2.5x (max)
+//     of llama.cpp's own quantisation noise (two independent noises of one size differ by ~1.4x);
 //   - greedy generations identical to llama.cpp's, or first diverging where llama.cpp's
-//     top-1/top-2 gap is below the near-tie gap: the noise's max |dlogit| (~0.9 SmolLM2, ~0.45
-//     Qwen 0.5B), the largest change llama.cpp's own quantisation makes to a logit;
+//     top-1/top-2 gap is below the near-tie gap: the noise's max |dlogit| (0.87 SmolLM2, 0.43 Qwen
+//     0.5B, 0.52 Qwen 1.5B), the largest change llama.cpp's own quantisation makes to a logit;
 //   - perplexity (llama.cpp's method) within 1 %.
 // Each test prints its measurements (MESSAGE).
 #include <doctest/doctest.h>
@@ -57,7 +60,8 @@ namespace {
 
 constexpr double min_decided_top1_agreement = 0.99;  // on rows llama.cpp decides by more than the near-tie gap
 constexpr double top1_slack = 0.02;                  // below llama.cpp's own F32-vs-quantised agreement
-constexpr double mean_noise_factor = 1.5, max_noise_factor = 2.0;
+// Two independent noises of the same size already differ by ~sqrt(2) times either.
+constexpr double mean_noise_factor = 2.0, max_noise_factor = 2.5;
 constexpr double exact_mean_abs = 0.01, exact_max_abs = 0.1, exact_tie = 0.05;
 constexpr double max_ppl_relative_diff = 0.01;
 
