@@ -38,7 +38,7 @@ def main(paths):
             t = args_of(key)["threads"]
             bw[t] = b["bytes_per_second"] / 1e9
             print(f"| {t} thread{'s' if t > 1 else ''} | {bw[t]:.1f} |")
-    print("\n| matvec (rows x cols) | type | threads | GB/s | % of read bw | us |\n|---|---|---|---|---|---|")
+    print("\n| matvec (rows x cols) | type | threads | GB/s | read bw GB/s | % of read bw | us |\n|---|---|---|---|---|---|---|")
     rows = []
     for key, b in best.items():
         if not key.startswith("BM_matvec"):
@@ -48,7 +48,7 @@ def main(paths):
     for _, t, th, exact, a, b in sorted(rows, key=lambda r: (r[1], r[0], r[3], r[2])):
         name = TYPES.get(t, str(t)) + (" exact" if exact else "")
         print(f"| {a['rows']} x {a['cols']} | {name} | {th} | {b['bytes_per_second'] / 1e9:.1f} | "
-              f"{100 * b['of_read_bw']:.0f} % | {b['real_time']:.0f} |")
+              f"{b.get('read_bw_GBps', float('nan')):.1f} | {100 * b['of_read_bw']:.0f} % | {b['real_time']:.0f} |")
     print("\n| matmul 8960 x 1536 | type | batch | threads | rows/s | us per row |\n|---|---|---|---|---|---|")
     for key, b in sorted(best.items(), key=lambda kv: (args_of(kv[0]).get("type", 0), args_of(kv[0]).get("batch", 0))):
         if not key.startswith("BM_matmul"):

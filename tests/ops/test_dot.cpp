@@ -87,4 +87,5 @@ TEST_CASE("dot entry points check their arguments") {
   CHECK_THROWS_AS((void)ops::dot_exact(dtype::q8_0, row.data(), x), invalid_argument);
   CHECK_THROWS_AS((void)ops::dot(dtype::q3_k, row.data(), std::vector<float>(256)), unsupported_error);
   CHECK_THROWS_AS((void)ops::reference::dot_q8(dtype::f16, row.data(), row.data(), 64), invalid_argument);
+  CHECK_THROWS_AS((void)ops::dot_q8(dtype::bf16, row.data(), row.data(), 64), invalid_argument);
 }

@@ -68,12 +68,18 @@ inline void quantize_q8_act32(const float* x, block_q8_act32* out, std::size_t n
   }
 }
 
+namespace detail {
+inline void quantize_activation_unchecked(dtype weight_type, const float* x, std::byte* out, std::size_t n) noexcept {
+  if (uses_q8_k(weight_type)) quantize_q8_k(x, reinterpret_cast<block_q8_k*>(out), n);
+  else quantize_q8_act32(x, reinterpret_cast<block_q8_act32*>(out), n);
+}
+} // namespace detail
+
 /// Quantizes one activation row in the format `weight_type` pairs with.
 /// x: (n), out: (activation_row_bytes(weight_type, n)) bytes, aligned to 4.
 inline void quantize_activation(dtype weight_type, const float* x, std::byte* out, std::size_t n) {
   check_row(weight_type, n, "quantize_activation");
-  if (uses_q8_k(weight_type)) quantize_q8_k(x, reinterpret_cast<block_q8_k*>(out), n);
-  else quantize_q8_act32(x, reinterpret_cast<block_q8_act32*>(out), n);
+  detail::quantize_activation_unchecked(weight_type, x, out, n);
 }
 
 } // namespace rapid::ops

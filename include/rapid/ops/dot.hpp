@@ -1,7 +1,8 @@
 #pragma once
 // Dot products of one weight row (any kernel type) with an activation row.
 //   dot_exact: f32 activations; each chunk of 256 weights is dequantized (dequant.hpp) and
-//              multiplied in with xsimd FMAs. Exact up to f32 summation order.
+//              multiplied in with xsimd FMAs (F32/F16/BF16 rows are widened in registers).
+//              Exact up to f32 summation order.
 //   dot_q8:    activations already quantized to 8 bits (activation.hpp); integer dot products
 //              per block (detail/int8_x86.hpp, or detail/int8_generic.hpp without AVX2). The
 //              fast path matvec/matmul use; see kernel_types.hpp for its accuracy.
@@ -10,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -65,7 +67,7 @@ struct load_f16 {
 #if XSIMD_WITH_AVX && defined(__F16C__)
     if constexpr (hbatch::size == 8) return hbatch(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 #endif
-    alignas(64) float t[hbatch::size];
+    alignas(64) float t[hbatch::size]; // (hbatch::size) widened values
     for (std::size_t i = 0; i < hbatch::size; ++i) t[i] = fp16_to_f32(p[i]);
     return hbatch::load_aligned(t);
   }
@@ -80,7 +82,7 @@ struct load_bf16 {
       return hbatch(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
     }
 #endif
-    alignas(64) float t[hbatch::size];
+    alignas(64) float t[hbatch::size]; // (hbatch::size) widened values
     for (std::size_t i = 0; i < hbatch::size; ++i) t[i] = bf16_to_f32(p[i]);
     return hbatch::load_aligned(t);
   }
@@ -220,6 +222,8 @@ inline float dot_exact(dtype t, const std::byte* row, std::span<const float> x) 
 /// row: (row_bytes_of(t, n)) bytes; xq: (activation_row_bytes(t, n)) bytes
 inline float dot_q8(dtype t, const std::byte* row, const std::byte* xq, std::size_t n) {
   check_row(t, n, "dot_q8");
+  if (!uses_int8_activations(t))
+    throw invalid_argument("dot_q8: " + std::string(name_of(t)) + " rows take f32 activations (use dot_exact)");
   const std::size_t nb = n / info_of(t).block_elements;
   return detail::visit_int8_kernel(t, [&](auto tag) { return detail::row_dot<typename decltype(tag)::type>(row, xq, nb); });
 }

@@ -4,6 +4,7 @@
 // (exact path; F32/F16/BF16 are widened in registers) once per row and reused for all batch rows,
 // so a batch costs one pass over W instead of `batch` passes. Row b of Y is bit-identical to
 // matvec(W, X[b]) with the same options.
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -31,33 +32,41 @@ inline void matmul(const quantized_matrix& w, std::span<const float> x, std::siz
   if (batch == 0) return;
   if (batch == 1) return matvec(w, x, y, options);
   const std::size_t rows = w.rows, cols = w.cols;
+  // Each thread takes chunks of weight rows; within a chunk, activation rows go in tiles of
+  // batch_tile so a tile (and the chunk's weights) stay in L2 however long the prompt is.
+  constexpr std::size_t batch_tile = 64;
   if (options.activations == activation_mode::int8 && uses_int8_activations(w.type)) {
     const std::size_t stride = activation_row_bytes(w.type, cols);
     thread_local std::vector<std::byte> xq_buffer; // (batch, stride) quantized X
     xq_buffer.resize(batch * stride);
     std::byte* xq = xq_buffer.data(); // a plain pointer: lambdas would see each thread's own thread_local
-    for (std::size_t b = 0; b < batch; ++b) quantize_activation(w.type, x.data() + b * cols, xq + b * stride, cols);
+    detail::parallel_rows(batch, options.threads, 8, [&](std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b) detail::quantize_activation_unchecked(w.type, x.data() + b * cols, xq + b * stride, cols);
+    });
     const std::size_t nb = cols / info_of(w.type).block_elements;
     detail::visit_int8_kernel(w.type, [&](auto tag) {
       using K = typename decltype(tag)::type;
       detail::parallel_rows(rows, options.threads, detail::min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r)
-          detail::row_dot_batch<K>(w.row(r), xq, stride, batch, nb, y.data() + r, rows);
+        for (std::size_t b = 0; b < batch; b += batch_tile)
+          for (std::size_t r = r0; r < r1; ++r)
+            detail::row_dot_batch<K>(w.row(r), xq + b * stride, stride, std::min(batch_tile, batch - b), nb,
+                                     y.data() + b * rows + r, rows);
       });
     });
     return;
   }
+  const bool plain = w.type == dtype::f16 || w.type == dtype::bf16 || w.type == dtype::f32; // widened in registers
   detail::parallel_rows(rows, options.threads, detail::min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {
     thread_local std::vector<float> wrow; // (cols) one dequantized weight row
     wrow.resize(cols);
-    for (std::size_t r = r0; r < r1; ++r) {
-      if (w.type == dtype::f16 || w.type == dtype::bf16 || w.type == dtype::f32) { // converted in registers
-        for (std::size_t b = 0; b < batch; ++b)
-          y[b * rows + r] = detail::dot_exact_unchecked(w.type, w.row(r), x.data() + b * cols, cols);
-        continue;
+    for (std::size_t b0 = 0; b0 < batch; b0 += batch_tile) {
+      const std::size_t b1 = std::min(batch, b0 + batch_tile);
+      for (std::size_t r = r0; r < r1; ++r) {
+        if (!plain) detail::dequantize_unchecked(w.type, w.row(r), wrow.data(), cols);
+        for (std::size_t b = b0; b < b1; ++b)
+          y[b * rows + r] = plain ? detail::dot_exact_unchecked(w.type, w.row(r), x.data() + b * cols, cols)
+                                  : detail::dot_dequantized(wrow.data(), x.data() + b * cols, cols);
       }
-      detail::dequantize_unchecked(w.type, w.row(r), wrow.data(), cols);
-      for (std::size_t b = 0; b < batch; ++b) y[b * rows + r] = detail::dot_dequantized(wrow.data(), x.data() + b * cols, cols);
     }
   });
 }
