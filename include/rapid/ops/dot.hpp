@@ -151,9 +151,14 @@ template <class K>
 inline float row_dot(const std::byte* row, const std::byte* act, std::size_t nb) noexcept {
   const auto* w = reinterpret_cast<const typename K::wblock*>(row);
   const auto* a = reinterpret_cast<const typename K::ablock*>(act);
-  int8::vacc acc[2]; // even and odd blocks: two independent FMA chains
-  for (std::size_t i = 0; i < nb; ++i) K::accumulate(K::unpack(w[i]), a[i], acc[i & 1]);
-  return int8::finish(acc[0], acc[1]);
+  int8::vacc even, odd; // blocks 0, 2, 4... and 1, 3, 5...: two independent FMA chains
+  std::size_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    K::accumulate(K::unpack(w[i]), a[i], even);
+    K::accumulate(K::unpack(w[i + 1]), a[i + 1], odd);
+  }
+  if (i < nb) K::accumulate(K::unpack(w[i]), a[i], even);
+  return int8::finish(even, odd);
 }
 
 /// Outputs of one weight row for `Tile` activation rows, blocks outer so each unpacked weight
@@ -163,10 +168,15 @@ inline void row_dot_tile(const typename K::unpacked* unpacked, const std::byte* 
                          std::size_t nb, float* out, std::size_t out_stride) noexcept {
   const typename K::ablock* a[Tile];
   for (std::size_t k = 0; k < Tile; ++k) a[k] = reinterpret_cast<const typename K::ablock*>(acts + k * act_stride);
-  int8::vacc acc[Tile][2];
-  for (std::size_t i = 0; i < nb; ++i)
-    for (std::size_t k = 0; k < Tile; ++k) K::accumulate(unpacked[i], a[k][i], acc[k][i & 1]);
-  for (std::size_t k = 0; k < Tile; ++k) out[k * out_stride] = int8::finish(acc[k][0], acc[k][1]);
+  int8::vacc even[Tile], odd[Tile]; // as row_dot: even blocks into `even`, odd into `odd`
+  std::size_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    for (std::size_t k = 0; k < Tile; ++k) K::accumulate(unpacked[i], a[k][i], even[k]);
+    for (std::size_t k = 0; k < Tile; ++k) K::accumulate(unpacked[i + 1], a[k][i + 1], odd[k]);
+  }
+  if (i < nb)
+    for (std::size_t k = 0; k < Tile; ++k) K::accumulate(unpacked[i], a[k][i], even[k]);
+  for (std::size_t k = 0; k < Tile; ++k) out[k * out_stride] = int8::finish(even[k], odd[k]);
 }
 
 /// One weight row against `batch` activation rows, unpacking each weight block once; results are

@@ -188,7 +188,7 @@ struct k_q45_k {
   struct unpacked {
     __m256i q[8];  // (8, 32) unsigned codes per sub-block
     __m256i sc[8]; // (8, 16) sub-block scale broadcast to i16
-    __m128i m;     // (8) i16 sub-block mins
+    __m256i m;     // (16) i16 sub-block mins, each twice (one per group of 16 activations)
     float d, dmin;
   };
   static unpacked unpack(const Block& b) noexcept {
@@ -220,18 +220,17 @@ struct k_q45_k {
     const __m128i sc_m = _mm_unpacklo_epi32(lo, hi);                                 // bytes: sc0..7, m0..7
     const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(sc_m, sc_m));     // (sc0..7 | sc0..7) as i16
     for (int j = 0; j < 8; ++j) u.sc[j] = _mm256_shuffle_epi8(sc16, broadcast_i16(j));
-    u.m = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sc_m, sc_m));
+    const __m128i mins = _mm_unpackhi_epi64(sc_m, sc_m);
+    u.m = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins)); // (m0 m0 m1 m1 .. m7 m7) as i16
     u.d = fp16_to_f32(b.d);
     u.dmin = fp16_to_f32(b.dmin);
     return u;
   }
   static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
     const __m256i s = scaled_dot8(w.q, w.sc, a.qs);
-    const __m128i* bs = reinterpret_cast<const __m128i*>(a.bsums);
-    const __m128i bsum32 = _mm_hadd_epi16(_mm_loadu_si128(bs), _mm_loadu_si128(bs + 1)); // (8) sums per sub-block
-    const __m128i mins = _mm_madd_epi16(w.m, bsum32);                                   // (4) i32
+    const __m256i mins = _mm256_madd_epi16(w.m, load256(a.bsums)); // (8) m[j] * (bsum[2j] + bsum[2j+1])
     acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
-    acc.m = fmadd(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(mins)), _mm256_set1_ps(w.dmin * a.d), acc.m);
+    acc.m = fmadd(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(w.dmin * a.d), acc.m);
   }
 };
 
