@@ -3,32 +3,35 @@
 # count, same depths, in one run, with the ratio rapid / llama.cpp.
 #
 # usage: scripts/bench_decode.sh [smollm2|qwen0.5b|qwen1.5b ...]     (default: all three)
-# env:   THREADS="1 2"  DEPTHS=0,1024,4096,8192  TG=32  PP=512  REPS=3  OUT=out/bench_decode
+# env:   BUILD_DIR=build  THREADS="1 2"  DEPTHS=0,1024,4096,8192  TG=32  PP=512  REPS=3  OUT=out/bench_decode
 # llama-bench fills the depth with a real (untimed) prefill; rapid fills its cache with zeros,
 # which costs the same attention work (bench_decode.cpp explains why).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cache="${RAPID_CACHE_DIR:-$HOME/.cache/rapid}"
 threads="${THREADS:-1 2}" depths="${DEPTHS:-0,1024,4096,8192}" tg="${TG:-32}" pp="${PP:-512}" reps="${REPS:-3}"
-out="${OUT:-out/bench_decode}"
+out="${OUT:-out/bench_decode}" build="${BUILD_DIR:-build}"
 mkdir -p "$out"
 declare -A files=([smollm2]=smollm2-135m-instruct-q4_1.gguf [qwen0.5b]=qwen2.5-coder-0.5b.gguf
                   [qwen1.5b]=qwen2.5-coder-1.5b-instruct-q4_k_m.gguf)
 models=("$@"); ((${#models[@]})) || models=(smollm2 qwen0.5b qwen1.5b)
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRAPID_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build build -j"$(nproc)" --target bench_decode >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRAPID_BUILD_BENCHMARKS=ON >/dev/null
+cmake --build "$build" -j"$(nproc)" --target bench_decode >/dev/null
 llama_bench="$(scripts/build_llama_bench.sh)"
 
 for name in "${models[@]}"; do
   model="$cache/models/${files[$name]:?unknown model $name}"
+  # rapid refuses a context beyond the training length: SmolLM2 (8192) measures "8K" at 8192 - TG.
+  d="$depths"
+  [[ $name == smollm2 ]] && d="$(tr ',' '\n' <<<"$depths" | awk -v m=$((8192 - tg)) '{print ($1 > m ? m : $1)}' | paste -sd,)"
   for t in $threads; do
     echo "== $name, $t thread(s)" >&2
     rm -f "$out/$name-t$t-rapid.jsonl"
-    build/benchmarks/bench_decode --model "$model" --threads "$t" --depths "$depths" --decode-tokens "$tg" \
+    "$build"/benchmarks/bench_decode --model "$model" --threads "$t" --depths "$d" --decode-tokens "$tg" \
       --prefill "$pp" --repeats "$reps" --json "$out/$name-t$t-rapid.jsonl" >&2
     { "$llama_bench" -m "$model" -t "$t" -p "$pp" -n 0 -r "$reps" -o jsonl
-      "$llama_bench" -m "$model" -t "$t" -p 0 -n "$tg" -d "$depths" -r "$reps" -o jsonl; } > "$out/$name-t$t-llama.jsonl" 2>/dev/null
+      "$llama_bench" -m "$model" -t "$t" -p 0 -n "$tg" -d "$d" -r "$reps" -o jsonl; } > "$out/$name-t$t-llama.jsonl" 2>/dev/null
   done
 done
 

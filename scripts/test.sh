@@ -19,6 +19,6 @@ cmake --build build -j"$jobs"
 RAPID_REQUIRE_MODELS=1 ctest --test-dir build --output-on-failure
 
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRAPID_SANITIZE=ON \
-      -DRAPID_BUILD_BENCHMARKS=OFF -DRAPID_BUILD_EXAMPLES=OFF >/dev/null
+      -DRAPID_BUILD_BENCHMARKS=OFF -DRAPID_BUILD_EXAMPLES=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 RAPID_REQUIRE_MODELS=1 ctest --test-dir build-asan --output-on-failure

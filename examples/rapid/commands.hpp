@@ -23,4 +23,7 @@ void add_generate(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_detokenize(CLI::App& app);
+void add_run(CLI::App& app);
+void add_compare(CLI::App& app);
+void add_demo(CLI::App& app);
 } // namespace rapid::cli

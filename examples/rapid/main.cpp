@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "retrieve_command.hpp"
 #include "rapid/core/error.hpp"
 
 int main(int argc, char** argv) {
@@ -15,6 +16,10 @@ int main(int argc, char** argv) {
   rapid::cli::add_perplexity(app);
   rapid::cli::add_tokenize(app);
   rapid::cli::add_detokenize(app);
+  rapid::cli::add_retrieve(app);
+  rapid::cli::add_run(app);
+  rapid::cli::add_compare(app);
+  rapid::cli::add_demo(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

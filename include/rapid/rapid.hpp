@@ -1,8 +1,18 @@
 #pragma once
-// Umbrella header: every host header of rapid (never cuda/).
-#include "rapid/core/version.hpp"
+// Umbrella header: every host layer of rapid (never cuda/). Include single headers to compile less.
 #include "rapid/core/error.hpp"
-#include "rapid/core/dtype.hpp"
-#include "rapid/io/mmap_file.hpp"
+#include "rapid/core/rng.hpp"
+#include "rapid/core/version.hpp"
 #include "rapid/io/gguf.hpp"
 #include "rapid/io/safetensors.hpp"
+#include "rapid/model/encoder.hpp"
+#include "rapid/model/sampler.hpp"
+#include "rapid/model/tokenizer.hpp"
+#include "rapid/model/transformer.hpp"
+#include "rapid/qa.hpp"
+#include "rapid/retrieval/bm25.hpp"
+#include "rapid/retrieval/chunker.hpp"
+#include "rapid/retrieval/dense.hpp"
+#include "rapid/retrieval/hybrid.hpp"
+#include "rapid/retrieval/rag_context.hpp"
+#include "rapid/spec.hpp"

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <utility>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -152,4 +154,45 @@ TEST_CASE("transformer on SmolLM2: batched rows equal single-token rows; truncat
   batched.truncate(40);
   const auto again = batched.forward(std::span(tokens).subspan(40));
   CHECK(max_abs_diff(again, std::span<const float>(block).subspan(3 * v)) < 1e-3);
+}
+
+TEST_CASE("kv_cache: erase keeps the other positions, tile-aligned or not (keys in key tiles)") {
+  using rapid::model::kv_cache;
+  for (const auto type : {rapid::model::kv_type::f16, rapid::model::kv_type::f32}) {
+    const std::size_t layers = 2, heads = 2, hd = 8, n = 70;
+    auto value = [](std::size_t p, std::size_t i) { return static_cast<float>(p) + static_cast<float>(i) / 16.f; };
+    std::vector<float> k(heads * hd), v(heads * hd);
+    auto fill = [&](kv_cache& c, const std::vector<std::size_t>& positions) {
+      for (std::size_t l = 0; l < layers; ++l)
+        for (std::size_t slot = 0; slot < positions.size(); ++slot) {
+          for (std::size_t i = 0; i < heads * hd; ++i) {
+            k[i] = value(positions[slot], i) + static_cast<float>(l);
+            v[i] = -value(positions[slot], i) - static_cast<float>(l);
+          }
+          c.store(l, slot, k.data(), v.data());
+        }
+      c.commit(positions.size());
+    };
+    for (const auto [first, count] : {std::pair<std::size_t, std::size_t>{16, 32}, {4, 20}, {0, 3}, {50, 20}, {65, 1}}) {
+      kv_cache erased(layers, heads, hd, 80, type), direct(layers, heads, hd, 80, type);
+      std::vector<std::size_t> all(n), kept;
+      for (std::size_t p = 0; p < n; ++p) {
+        all[p] = p;
+        if (p < first || p >= first + count) kept.push_back(p);
+      }
+      fill(erased, all);
+      erased.erase(first, count);
+      fill(direct, kept);
+      REQUIRE(erased.size() == direct.size());
+      const std::size_t elem = type == rapid::model::kv_type::f16 ? 2 : 4;
+      for (std::size_t l = 0; l < layers; ++l)
+        for (std::size_t h = 0; h < heads; ++h)
+          for (std::size_t p = 0; p < kept.size(); ++p)
+            for (std::size_t d = 0; d < hd; ++d) {
+              const std::size_t ko = rapid::ops::key_offset(p, d, hd) * elem, vo = (p * hd + d) * elem;
+              CHECK(std::memcmp(erased.keys(l, h) + ko, direct.keys(l, h) + ko, elem) == 0);
+              CHECK(std::memcmp(erased.values(l, h) + vo, direct.values(l, h) + vo, elem) == 0);
+            }
+    }
+  }
 }

@@ -85,12 +85,24 @@ TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32 cache, 
             v16[i] = rapid::f32_to_fp16(v[i]); v[i] = rapid::fp16_to_f32(v16[i]);
           }
         }
+        // The slabs' keys in key tiles (rapid::ops::key_offset); unused tile lanes hold NaN,
+        // which must never reach a result.
+        const std::size_t cap = (n_pos + rapid::ops::key_tile - 1) / rapid::ops::key_tile * rapid::ops::key_tile;
+        std::vector<float> kt(s.n_kv_heads * cap * s.hd, std::nanf(""));
+        std::vector<std::uint16_t> kt16(kt.size(), 0x7e00);
+        for (std::size_t g = 0; g < s.n_kv_heads; ++g)
+          for (std::size_t p = 0; p < n_pos; ++p)
+            for (std::size_t d = 0; d < s.hd; ++d) {
+              const std::size_t at = g * cap * s.hd + rapid::ops::key_offset(p, d, s.hd);
+              kt[at] = k[(g * n_pos + p) * s.hd + d];
+              kt16[at] = k16[(g * n_pos + p) * s.hd + d];
+            }
         std::vector<rapid::ops::kv_slab> slabs;
         for (std::size_t g = 0; g < s.n_kv_heads; ++g) {
-          const std::size_t at = g * n_pos * s.hd;
-          slabs.push_back(f16 ? rapid::ops::kv_slab{reinterpret_cast<const std::byte*>(k16.data() + at),
+          const std::size_t at = g * n_pos * s.hd, kat = g * cap * s.hd;
+          slabs.push_back(f16 ? rapid::ops::kv_slab{reinterpret_cast<const std::byte*>(kt16.data() + kat),
                                                     reinterpret_cast<const std::byte*>(v16.data() + at), true}
-                              : rapid::ops::kv_slab{reinterpret_cast<const std::byte*>(k.data() + at),
+                              : rapid::ops::kv_slab{reinterpret_cast<const std::byte*>(kt.data() + kat),
                                                     reinterpret_cast<const std::byte*>(v.data() + at), false});
         }
         std::vector<float> out(q.size()), want(q.size());

@@ -1,14 +1,18 @@
 #pragma once
 // Key/value cache preallocated for a chosen context, F16 (default) or F32, with rollback.
-// Each (layer, kv head) owns a contiguous (capacity, head_dim) slab, so attention streams it.
+// Each (layer, kv head) owns a contiguous slab of keys and one of values, so attention streams
+// them: values (capacity, head_dim); keys in tiles of ops::key_tile positions stored transposed,
+// (head_dim, key_tile) each (ops::key_offset), which lets attention score 16 positions per FMA.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "rapid/core/error.hpp"
 #include "rapid/core/fp16.hpp"
+#include "rapid/ops/attention.hpp"
 
 namespace rapid::model {
 
@@ -19,7 +23,8 @@ public:
   kv_cache() = default;
   kv_cache(std::size_t n_layers, std::size_t n_kv_heads, std::size_t head_dim, std::size_t capacity, kv_type type)
       : n_layers_(n_layers), n_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity), type_(type),
-        elem_bytes_(type == kv_type::f16 ? 2 : 4), slab_bytes_(capacity * head_dim * elem_bytes_),
+        elem_bytes_(type == kv_type::f16 ? 2 : 4),
+        slab_bytes_((capacity + ops::key_tile - 1) / ops::key_tile * ops::key_tile * head_dim * elem_bytes_),
         // Default-initialised: pages are only touched (and counted in RSS) as positions fill.
         k_(new std::byte[n_layers * n_kv_heads * slab_bytes_]), v_(new std::byte[n_layers * n_kv_heads * slab_bytes_]) {}
 
@@ -45,24 +50,54 @@ public:
     size_ = n;
   }
   void clear() noexcept { size_ = 0; }
+  /// Removes positions [first, first + count) and shifts the later ones down (StreamingLLM
+  /// eviction: keep the sink tokens and a recent window). Keys keep the RoPE of their original
+  /// position, so attention still sees true relative distances.
+  void erase(std::size_t first, std::size_t count) {
+    if (first > size_ || count > size_ - first)
+      throw invalid_argument("kv_cache::erase(" + std::to_string(first) + ", " + std::to_string(count) +
+                             ") beyond the " + std::to_string(size_) + " positions held");
+    const std::size_t row = head_dim_ * elem_bytes_, moved = size_ - first - count;
+    const bool whole_tiles = first % ops::key_tile == 0 && count % ops::key_tile == 0;
+    for (std::size_t l = 0; l < n_layers_; ++l)
+      for (std::size_t h = 0; h < n_heads_; ++h) {
+        std::byte* v = slab(v_.get(), l, h);
+        std::memmove(v + first * row, v + (first + count) * row, moved * row);
+        std::byte* k = slab(k_.get(), l, h);
+        if (whole_tiles) {  // tiles move as they are (the last one may carry unused lanes)
+          const std::size_t tiles = (moved + ops::key_tile - 1) / ops::key_tile;
+          std::memmove(k + first * row, k + (first + count) * row, tiles * ops::key_tile * row);
+        } else {
+          for (std::size_t p = first; p < first + moved; ++p)
+            for (std::size_t d = 0; d < head_dim_; ++d)
+              std::memcpy(k + ops::key_offset(p, d, head_dim_) * elem_bytes_,
+                          k + ops::key_offset(p + count, d, head_dim_) * elem_bytes_, elem_bytes_);
+        }
+      }
+    size_ -= count;
+  }
   /// Marks positions [size, size + n) as written (after the forward pass stored them).
   void commit(std::size_t n) { reserve_positions(n); size_ += n; }
 
   /// Stores one position of every kv head of a layer. k, v: (n_kv_heads, head_dim)
   void store(std::size_t layer, std::size_t pos, const float* k, const float* v) noexcept {
     for (std::size_t h = 0; h < n_heads_; ++h) {
-      std::byte* kd = slab(k_.get(), layer, h) + pos * head_dim_ * elem_bytes_;
+      std::byte* kd = slab(k_.get(), layer, h);
       std::byte* vd = slab(v_.get(), layer, h) + pos * head_dim_ * elem_bytes_;
+      const float* kh = k + h * head_dim_;
       if (type_ == kv_type::f16) {
-        f32_to_fp16_row(k + h * head_dim_, reinterpret_cast<std::uint16_t*>(kd), head_dim_);
+        auto* k16 = reinterpret_cast<std::uint16_t*>(kd);
+        for (std::size_t d = 0; d < head_dim_; ++d) k16[ops::key_offset(pos, d, head_dim_)] = f32_to_fp16(kh[d]);
         f32_to_fp16_row(v + h * head_dim_, reinterpret_cast<std::uint16_t*>(vd), head_dim_);
       } else {
-        std::copy_n(k + h * head_dim_, head_dim_, reinterpret_cast<float*>(kd));
+        auto* k32 = reinterpret_cast<float*>(kd);
+        for (std::size_t d = 0; d < head_dim_; ++d) k32[ops::key_offset(pos, d, head_dim_)] = kh[d];
         std::copy_n(v + h * head_dim_, head_dim_, reinterpret_cast<float*>(vd));
       }
     }
   }
-  /// A (layer, kv head) slab: (capacity, head_dim) values of type(). Positions < size() are valid.
+  /// A (layer, kv head) slab: keys in key tiles (ops::key_offset), values (capacity, head_dim),
+  /// of type(). Positions < size() are valid.
   [[nodiscard]] const std::byte* keys(std::size_t layer, std::size_t head) const noexcept { return slab(k_.get(), layer, head); }
   [[nodiscard]] const std::byte* values(std::size_t layer, std::size_t head) const noexcept { return slab(v_.get(), layer, head); }
 
@@ -74,7 +109,7 @@ private:
   kv_type type_ = kv_type::f16;
   std::size_t elem_bytes_ = 2, slab_bytes_ = 0;
   std::size_t size_ = 0;
-  std::unique_ptr<std::byte[]> k_;  // (n_layers, n_kv_heads, capacity, head_dim)
+  std::unique_ptr<std::byte[]> k_;  // (n_layers, n_kv_heads, capacity / key_tile, head_dim, key_tile)
   std::unique_ptr<std::byte[]> v_;  // (n_layers, n_kv_heads, capacity, head_dim)
 };
 

@@ -244,6 +244,14 @@ public:
            (endoftext_ && id == *endoftext_);
   }
 
+  /// Every id is_end_of_generation() accepts (stop tokens for a decoder).
+  [[nodiscard]] std::vector<token> end_of_generation_tokens() const {
+    std::vector<token> out;
+    for (const auto& id : {eos_, eot_, im_end_, endoftext_})
+      if (id && std::find(out.begin(), out.end(), *id) == out.end()) out.push_back(*id);
+    return out;
+  }
+
   // ---- chat ------------------------------------------------------------------------------------
 
   [[nodiscard]] const std::string& chat_template() const noexcept { return chat_template_; }

@@ -84,13 +84,21 @@ public:
   [[nodiscard]] const std::shared_ptr<const model>& shared_model() const noexcept { return model_; }
   [[nodiscard]] std::size_t vocab_size() const noexcept { return model_->config().n_vocab; }
   [[nodiscard]] std::size_t size() const noexcept { return kv_.size(); }          // positions in the cache
+  /// Tokens seen since reset(): the RoPE position of the next token (size() + evicted).
+  [[nodiscard]] std::size_t position() const noexcept { return kv_.size() + evicted_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return kv_.capacity(); }
   [[nodiscard]] const kv_cache& cache() const noexcept { return kv_; }
   /// Direct cache access for snapshots and benchmarks; keep positions consistent with the model.
   [[nodiscard]] kv_cache& mutable_cache() noexcept { return kv_; }
   /// Rolls the cache back to its first n positions.
   void truncate(std::size_t n) { kv_.truncate(n); }
-  void reset() noexcept { kv_.clear(); }
+  void reset() noexcept { kv_.clear(); evicted_ = 0; }
+  /// Drops cache positions [first, first + count) (StreamingLLM window); later tokens keep
+  /// their true positions, so RoPE distances stay exact.
+  void evict(std::size_t first, std::size_t count) {
+    kv_.erase(first, count);
+    evicted_ += count;
+  }
 
   /// Appends `tokens` to the cache and returns their logits: (tokens.size(), n_vocab) for
   /// all_rows, (1, n_vocab) for last_row. The view is valid until the next call.
@@ -105,7 +113,8 @@ public:
     kv_.reserve_positions(n);
     resize(n);
     const auto& w = model_->weights();
-    const std::size_t pos0 = kv_.size(), e = c.n_embd;
+    const std::size_t pos0 = kv_.size(), e = c.n_embd;  // first new cache slot
+    const std::size_t rope0 = pos0 + evicted_;          // its RoPE position
     const ops::kernel_options ko{options_.activations, options_.threads};
 
     for (std::size_t i = 0; i < n; ++i)
@@ -127,8 +136,8 @@ public:
           ops::add_inplace(lw.bk, ki, c.kv_width());
           ops::add_inplace(lw.bv, vi, c.kv_width());
         }
-        rope_.apply(qi, c.n_heads, pos0 + i, c.rope);
-        rope_.apply(ki, c.n_kv_heads, pos0 + i, c.rope);
+        rope_.apply(qi, c.n_heads, rope0 + i, c.rope);
+        rope_.apply(ki, c.n_kv_heads, rope0 + i, c.rope);
         kv_.store(l, pos0 + i, ki, vi);
       }
       for (std::size_t h = 0; h < c.n_kv_heads; ++h)
@@ -195,6 +204,7 @@ private:
   std::shared_ptr<const model> model_;
   transformer_options options_;
   kv_cache kv_;
+  std::size_t evicted_ = 0;  // positions erased from the cache since reset()
   ops::rope_table rope_;
   std::vector<float> x_;       // (n, n_embd) residual stream
   std::vector<float> xn_;      // (n, n_embd) normalised input of the next matmul

@@ -1,14 +1,27 @@
 #pragma once
 // Causal grouped-query attention over a KV cache with a blocked, numerically stable online
 // softmax (running max and normaliser per query row, as in FlashAttention), so no (rows, context)
-// score matrix is ever materialised. Work is split over (kv head, query tile, kv split); the KV
-// range is split only when there are fewer (head, tile) items than threads, and the partial
-// results are merged exactly (rescaled by their maxima).
+// score matrix is ever materialised.
+//
+// The KV range is cut into chunks of kv_chunk positions at fixed (absolute) boundaries; each
+// chunk yields a partial result per query row (max, normaliser, unnormalised output) and the
+// partials are merged in chunk order. A work item is (kv head, query tile, chunk) when there are
+// few query tiles (decode, draft verification: the chunks are what keeps every thread busy), or
+// (kv head, query tile) walking its chunks in order (prefill). Both do the same arithmetic on
+// every row, so a row's output never depends on the thread count nor on how many tokens came in
+// the same call: N single-token calls equal one N-token call bit for bit.
+//
+// Keys are stored in tiles of key_tile positions transposed to (head_dim, key_tile), so the
+// scores of 16 positions are head_dim broadcast-FMAs with no horizontal reduction, and each tile
+// is widened once for all query heads of its group (GQA). Values stay (position, head_dim) and are
+// widened in registers, once per group of up to 4 query rows.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #ifdef _OPENMP
@@ -16,6 +29,10 @@
 #endif
 
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define RAPID_ATTENTION_AVX2 1
+#endif
 
 #include "rapid/core/fp16.hpp"
 #include "rapid/ops/vector.hpp"
@@ -30,7 +47,14 @@ struct attention_shape {
   std::size_t head_dim;
 };
 
-/// One (kv head)'s cache: (capacity, head_dim) F16 or F32 values.
+/// Keys of a slab come in tiles of key_tile positions, each (head_dim, key_tile): element d of
+/// position p sits at key_offset(p, d, head_dim). Slab capacities are multiples of key_tile.
+inline constexpr std::size_t key_tile = 16;
+[[nodiscard]] constexpr std::size_t key_offset(std::size_t p, std::size_t d, std::size_t head_dim) noexcept {
+  return (p / key_tile) * head_dim * key_tile + d * key_tile + p % key_tile;
+}
+
+/// One (kv head)'s cache, F16 or F32: keys in key tiles (see key_offset), values (capacity, head_dim).
 struct kv_slab {
   const std::byte* keys;
   const std::byte* values;
@@ -38,8 +62,9 @@ struct kv_slab {
 };
 
 namespace detail {
-inline constexpr std::size_t kv_block = 64;   // positions converted to f32 at a time
-inline constexpr std::size_t query_tile = 16; // tokens per work item
+inline constexpr std::size_t kv_block = 64;    // positions widened to f32 at a time
+inline constexpr std::size_t kv_chunk = 256;   // positions per partial result (a multiple of kv_block)
+inline constexpr std::size_t query_tile = 16;  // tokens per work item
 
 inline void load_rows(const std::byte* base, bool f16, std::size_t first, std::size_t n, std::size_t head_dim, float* out) {
   if (f16) fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(base) + first * head_dim, out, n * head_dim);
@@ -52,9 +77,160 @@ struct row_state {
   float sum = 0;
 };
 
-// sc[p] = scale * (q . k_p) for p < n. q: (hd); k: (n, hd)
-inline void block_scores(const float* q, const float* k, std::size_t n, std::size_t hd, float scale, float* sc) noexcept {
-  for (std::size_t p = 0; p < n; ++p) sc[p] = dot_f32(q, k + p * hd, hd) * scale;
+#if RAPID_ATTENTION_AVX2
+// Thin wrappers over one SIMD width, so the kernels below are written once for AVX2 and AVX-512.
+struct simd256 {
+  using type = __m256;
+  static constexpr std::size_t lanes = 8;
+  template <bool F16>
+  static type load(const void* p, std::size_t i) noexcept {  // lanes cache values widened to f32, from element i
+    if constexpr (F16) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const std::uint16_t*>(p) + i)));
+    else return _mm256_loadu_ps(static_cast<const float*>(p) + i);
+  }
+  static type loadf(const float* p) noexcept { return _mm256_loadu_ps(p); }
+  static void store(float* p, type v) noexcept { _mm256_storeu_ps(p, v); }
+  static type zero() noexcept { return _mm256_setzero_ps(); }
+  static type bcast(const float* p) noexcept { return _mm256_broadcast_ss(p); }
+  static type fma(type a, type b, type c) noexcept { return _mm256_fmadd_ps(a, b, c); }
+  static type mul(type a, type b) noexcept { return _mm256_mul_ps(a, b); }
+};
+#if defined(__AVX512F__)
+#define RAPID_ATTENTION_AVX512 1
+struct simd512 {
+  using type = __m512;
+  static constexpr std::size_t lanes = 16;
+  template <bool F16>
+  static type load(const void* p, std::size_t i) noexcept {
+    if constexpr (F16) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const std::uint16_t*>(p) + i)));
+    else return _mm512_loadu_ps(static_cast<const float*>(p) + i);
+  }
+  static type loadf(const float* p) noexcept { return _mm512_loadu_ps(p); }
+  static void store(float* p, type v) noexcept { _mm512_storeu_ps(p, v); }
+  static type zero() noexcept { return _mm512_setzero_ps(); }
+  static type bcast(const float* p) noexcept { return _mm512_set1_ps(*p); }
+  static type fma(type a, type b, type c) noexcept { return _mm512_fmadd_ps(a, b, c); }
+  static type mul(type a, type b) noexcept { return _mm512_mul_ps(a, b); }
+};
+using simd_wide = simd512;
+inline constexpr std::size_t score_rows = 8;  // query rows per pass over a key tile
+inline constexpr std::size_t value_rows = 7;  // query rows per pass over the values
+#else
+using simd_wide = simd256;
+inline constexpr std::size_t score_rows = 4;
+inline constexpr std::size_t value_rows = 4;
+#endif
+
+// Calls f(integral_constant<R>, first) over [0, rows) in groups of at most MaxR rows.
+template <std::size_t MaxR, class F>
+inline void in_row_groups(std::size_t rows, F&& f) {
+  std::size_t j = 0;
+  for (; j + MaxR <= rows; j += MaxR) f(std::integral_constant<std::size_t, MaxR>{}, j);
+  const std::size_t rest = rows - j;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    ((rest == I + 1 ? (f(std::integral_constant<std::size_t, I + 1>{}, j), 0) : 0), ...);
+  }(std::make_index_sequence<MaxR - 1>{});
+}
+
+// sc[j * ldsc + p] = scale * (q_j . k_p) for rows j < R and positions p in [0, tiles * key_tile)
+// from key tile `tile0` on. q: (R, hd) rows. A score is one FMA chain over d in order: it
+// depends only on q_j and k_p, never on R, the SIMD width, the tile count or the neighbours.
+template <class V, std::size_t R, bool F16>
+inline void tile_scores_simd(const float* q, std::size_t hd, const void* keys, std::size_t tile0, std::size_t tiles,
+                             float scale, float* sc, std::size_t ldsc) noexcept {
+  constexpr std::size_t nv = key_tile / V::lanes;
+  const typename V::type vs = V::bcast(&scale);
+  for (std::size_t i = 0; i < tiles; ++i) {
+    const std::size_t base = (tile0 + i) * hd * key_tile;
+    typename V::type acc[R][nv];
+    for (std::size_t j = 0; j < R; ++j)
+      for (std::size_t v = 0; v < nv; ++v) acc[j][v] = V::zero();
+    for (std::size_t d = 0; d < hd; ++d) {
+      typename V::type k[nv];
+      for (std::size_t v = 0; v < nv; ++v) k[v] = V::template load<F16>(keys, base + d * key_tile + v * V::lanes);
+      for (std::size_t j = 0; j < R; ++j) {
+        const typename V::type qj = V::bcast(q + j * hd + d);
+        for (std::size_t v = 0; v < nv; ++v) acc[j][v] = V::fma(qj, k[v], acc[j][v]);
+      }
+    }
+    for (std::size_t j = 0; j < R; ++j)
+      for (std::size_t v = 0; v < nv; ++v) V::store(sc + j * ldsc + i * key_tile + v * V::lanes, V::mul(acc[j][v], vs));
+  }
+}
+
+// acc[r] += sum_{p < n} w[r * ldw + p] * v[p] for the R rows. v: (n, hd) F16 or F32 cache rows;
+// acc: (R, hd); hd a multiple of 2 * V::lanes. Each output lane is one FMA chain over p in order,
+// whatever R or the SIMD width.
+template <class V, std::size_t R, bool F16>
+inline void accumulate_simd(const float* w, std::size_t ldw, const void* v, std::size_t n, std::size_t hd, float* acc) noexcept {
+  constexpr std::size_t step = 2 * V::lanes;
+  for (std::size_t d = 0; d < hd; d += step) {
+    typename V::type lo[R], hi[R];
+    for (std::size_t r = 0; r < R; ++r) {
+      lo[r] = V::loadf(acc + r * hd + d);
+      hi[r] = V::loadf(acc + r * hd + d + V::lanes);
+    }
+    for (std::size_t p = 0; p < n; ++p) {
+      const typename V::type vl = V::template load<F16>(v, p * hd + d), vh = V::template load<F16>(v, p * hd + d + V::lanes);
+      for (std::size_t r = 0; r < R; ++r) {
+        const typename V::type wr = V::bcast(w + r * ldw + p);
+        lo[r] = V::fma(wr, vl, lo[r]);
+        hi[r] = V::fma(wr, vh, hi[r]);
+      }
+    }
+    for (std::size_t r = 0; r < R; ++r) {
+      V::store(acc + r * hd + d, lo[r]);
+      V::store(acc + r * hd + d + V::lanes, hi[r]);
+    }
+  }
+}
+#endif
+
+inline void tile_scores(const float* q, std::size_t rows, std::size_t hd, const kv_slab& kv, std::size_t tile0,
+                        std::size_t tiles, float scale, float* sc, std::size_t ldsc) noexcept {
+#if RAPID_ATTENTION_AVX2
+  const auto run = [&]<bool F16>() {
+    in_row_groups<score_rows>(rows, [&](auto r, std::size_t j) {
+      tile_scores_simd<simd_wide, decltype(r)::value, F16>(q + j * hd, hd, kv.keys, tile0, tiles, scale, sc + j * ldsc, ldsc);
+    });
+  };
+  if (kv.f16) run.template operator()<true>();
+  else run.template operator()<false>();
+#else
+  float k[key_tile];
+  for (std::size_t j = 0; j < rows; ++j)
+    for (std::size_t i = 0; i < tiles; ++i) {
+      float acc[key_tile] = {};
+      const std::size_t base = (tile0 + i) * hd * key_tile;
+      for (std::size_t d = 0; d < hd; ++d) {
+        if (kv.f16) fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(kv.keys) + base + d * key_tile, k, key_tile);
+        else std::copy_n(reinterpret_cast<const float*>(kv.keys) + base + d * key_tile, key_tile, k);
+        const float qd = q[j * hd + d];
+        for (std::size_t l = 0; l < key_tile; ++l) acc[l] = std::fma(qd, k[l], acc[l]);
+      }
+      for (std::size_t l = 0; l < key_tile; ++l) sc[j * ldsc + i * key_tile + l] = acc[l] * scale;
+    }
+#endif
+}
+
+// v: positions [first, first + n) of the values slab; vb: (kv_block, hd) scratch for widening.
+inline void accumulate_rows(const float* w, std::size_t ldw, const kv_slab& kv, std::size_t first, std::size_t n,
+                            std::size_t hd, std::size_t rows, float* vb, float* acc) noexcept {
+#if RAPID_ATTENTION_AVX2
+  const auto run = [&]<class V, std::size_t MaxR>() {
+    const auto go = [&]<bool F16>(const auto* values) {
+      in_row_groups<MaxR>(rows, [&](auto r, std::size_t j) {
+        accumulate_simd<V, decltype(r)::value, F16>(w + j * ldw, ldw, values + first * hd, n, hd, acc + j * hd);
+      });
+    };
+    if (kv.f16) go.template operator()<true>(reinterpret_cast<const std::uint16_t*>(kv.values));
+    else go.template operator()<false>(reinterpret_cast<const float*>(kv.values));
+  };
+  if (hd % (2 * simd_wide::lanes) == 0) return run.template operator()<simd_wide, value_rows>();
+  if (hd % 16 == 0) return run.template operator()<simd256, 4>();
+#endif
+  load_rows(kv.values, kv.f16, first, n, hd, vb);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t p = 0; p < n; ++p) axpy(w[r * ldw + p], vb + p * hd, acc + r * hd, hd);
 }
 
 // sc[p] <- exp(sc[p] - m) for p < n; returns their sum.
@@ -73,35 +249,81 @@ inline float exp_shifted(float* sc, std::size_t n, float m) noexcept {
   return sum;
 }
 
-// Attends query rows of tokens [t0, t1) of one kv head's group to positions [p0, p1).
-// q: (n_tokens, n_heads, head_dim); state: (n_tokens * group); acc: (n_tokens * group, head_dim)
-inline void attend_range(const float* q, const attention_shape& s, const kv_slab& kv, std::size_t g,
-                         std::size_t t0, std::size_t t1, std::size_t p0, std::size_t p1, float scale,
-                         row_state* state, float* acc) {
-  const std::size_t group = s.n_heads / s.n_kv_heads, hd = s.head_dim;
-  std::vector<float> kb(kv_block * hd), vb(kv_block * hd), sc(kv_block);  // (kv_block, hd) x2, (kv_block)
-  for (std::size_t b = p0; b < p1; b += kv_block) {
-    const std::size_t nb = std::min(kv_block, p1 - b);
-    if (b > s.pos0 + (t1 - 1)) break;  // no token in the tile sees this block (causal)
-    load_rows(kv.keys, kv.f16, b, nb, hd, kb.data());
-    load_rows(kv.values, kv.f16, b, nb, hd, vb.data());
+// Largest of x[0..n).
+inline float max_of(const float* x, std::size_t n) noexcept {
+  using fbatch = xsimd::batch<float>;
+  constexpr std::size_t w = fbatch::size;
+  float m = -std::numeric_limits<float>::infinity();
+  std::size_t p = 0;
+  if (n >= w) {
+    fbatch v = fbatch::load_unaligned(x);
+    for (p = w; p + w <= n; p += w) v = xsimd::max(v, fbatch::load_unaligned(x + p));
+    alignas(64) float lanes[w];  // (w)
+    v.store_aligned(lanes);
+    for (const float l : lanes) m = std::max(m, l);
+  }
+  for (; p < n; ++p) m = std::max(m, x[p]);
+  return m;
+}
+
+// Per-thread buffers of attend_chunk (grown once, reused across calls).
+struct attention_buffers {
+  std::vector<float> vb, sc;  // (kv_block, hd) values as f32 (portable path), (rows, kv_block) scores
+};
+inline attention_buffers& thread_buffers() {
+  thread_local attention_buffers b;
+  return b;
+}
+
+// Attends the query rows of tokens [t0, t1) of kv head g's group to positions [c0, c1) (one
+// chunk, c0 a multiple of kv_block), from a fresh state. q: (n_tokens, n_heads, head_dim);
+// state: ((t1 - t0) * group); acc: ((t1 - t0) * group, head_dim), row r = (t - t0) * group + j
+// for query head g * group + j.
+inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab& kv, std::size_t g, std::size_t t0,
+                         std::size_t t1, std::size_t c0, std::size_t c1, float scale, row_state* state, float* acc) {
+  const std::size_t group = s.n_heads / s.n_kv_heads, hd = s.head_dim, rows = (t1 - t0) * group;
+  std::fill_n(state, rows, row_state{});
+  std::fill_n(acc, rows * hd, 0.f);
+  auto& buf = thread_buffers();
+  buf.vb.resize(kv_block * hd);  // used only where no SIMD kernel fits
+  buf.sc.resize(query_tile * group * kv_block);
+  float* const vb = buf.vb.data();
+  float* const sc = buf.sc.data();
+  const std::size_t end = s.pos0 + t1;  // the last token of the tile sees positions [0, end)
+  for (std::size_t b = c0; b < c1 && b < end; b += kv_block) {
+    const std::size_t nb = std::min({kv_block, c1 - b, end - b});  // positions anyone here sees
     for (std::size_t t = t0; t < t1; ++t) {
-      const std::size_t visible = s.pos0 + t + 1;  // positions this token may attend to
-      if (visible <= b) continue;
+      const std::size_t visible = s.pos0 + t + 1, r0 = (t - t0) * group;
+      if (visible <= b) {  // this token sees nothing of the block
+        std::fill_n(sc + r0 * kv_block, group * kv_block, 0.f);
+        continue;
+      }
       const std::size_t n = std::min(nb, visible - b);
-      for (std::size_t j = 0; j < group; ++j) {
-        const std::size_t h = g * group + j, r = t * group + j;
-        block_scores(q + (t * s.n_heads + h) * hd, kb.data(), n, hd, scale, sc.data());
-        const float m = std::max(state[r].max, *std::max_element(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(n)));
+      // The whole group's scores from the key tiles covering [b, b + n) (tiles may run past n:
+      // those lanes are never read).
+      tile_scores(q + (t * s.n_heads + g * group) * hd, group, hd, kv, b / key_tile, (n + key_tile - 1) / key_tile, scale,
+                  sc + r0 * kv_block, kv_block);
+      for (std::size_t r = r0; r < r0 + group; ++r) {
+        float* sr = sc + r * kv_block;
+        const float m = std::max(state[r].max, max_of(sr, n));
         const float corr = std::exp(state[r].max - m);  // 0 on the first block (max was -inf)
-        float* a = acc + r * hd;
-        if (corr != 1.f) scale_inplace(corr, a, hd);
-        const float sum = exp_shifted(sc.data(), n, m);
-        for (std::size_t p = 0; p < n; ++p) axpy(sc[p], vb.data() + p * hd, a, hd);
+        if (corr != 1.f) scale_inplace(corr, acc + r * hd, hd);
+        const float sum = exp_shifted(sr, n, m);
+        std::fill(sr + n, sr + nb, 0.f);
         state[r] = {m, state[r].sum * corr + sum};
       }
     }
+    accumulate_rows(sc, kv_block, kv, b, nb, hd, rows, vb, acc);
   }
+}
+
+// Folds one chunk's partial result into a row's running result (m, sum, out), in chunk order.
+inline void merge_partial(row_state& run, float* out, const row_state& part, const float* acc, std::size_t hd) noexcept {
+  if (part.sum == 0) return;  // the chunk held no position this row sees
+  const float m = std::max(run.max, part.max);
+  const float a = std::exp(run.max - m), c = std::exp(part.max - m);
+  for (std::size_t d = 0; d < hd; ++d) out[d] = out[d] * a + acc[d] * c;
+  run = {m, run.sum * a + part.sum * c};
 }
 } // namespace detail
 
@@ -109,10 +331,13 @@ inline void attend_range(const float* q, const attention_shape& s, const kv_slab
 /// q: (n_tokens, n_heads, head_dim); slabs: (n_kv_heads) caches holding positions [0, pos0 + n_tokens);
 /// out: (n_tokens, n_heads, head_dim). threads: 0 = omp_get_max_threads().
 inline void attention(const float* q, const attention_shape& s, const kv_slab* slabs, float* out, int threads = 0) {
+  using detail::kv_chunk;
+  using detail::query_tile;
   const std::size_t group = s.n_heads / s.n_kv_heads, hd = s.head_dim;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
-  const std::size_t tiles = (s.n_tokens + detail::query_tile - 1) / detail::query_tile;
-  const std::size_t items = s.n_kv_heads * tiles;
+  const std::size_t tiles = (s.n_tokens + query_tile - 1) / query_tile;
+  const std::size_t context = s.pos0 + s.n_tokens;
+  const std::size_t chunks = (context + kv_chunk - 1) / kv_chunk;
   int nt = 1;
 #ifdef _OPENMP
   nt = threads > 0 ? threads : omp_get_max_threads();
@@ -120,48 +345,79 @@ inline void attention(const float* q, const attention_shape& s, const kv_slab* s
 #else
   (void)threads;
 #endif
-  const std::size_t context = s.pos0 + s.n_tokens;
-  // Split the KV range when there are fewer items than threads and the context is long enough.
-  std::size_t splits = 1;
-  if (items < static_cast<std::size_t>(nt) && context >= 4 * detail::kv_block)
-    splits = std::min<std::size_t>((static_cast<std::size_t>(nt) + items - 1) / items, context / (2 * detail::kv_block));
-  const std::size_t rows = s.n_tokens * group;  // query rows per kv head
-  // Partial results per (kv head, split): state (rows), acc (rows, hd).
-  std::vector<detail::row_state> state(s.n_kv_heads * splits * rows);
-  std::vector<float> acc(s.n_kv_heads * splits * rows * hd, 0.f);
-  const auto work = static_cast<std::ptrdiff_t>(items * splits);
+  // Chunks become work items of their own when (kv head, tile) items are too few to keep the
+  // threads busy and their partial results fit a small buffer.
+  const std::size_t head_tiles = s.n_kv_heads * tiles;
+  const bool split = chunks > 1 && head_tiles < 4 * static_cast<std::size_t>(nt) &&
+                     s.n_tokens * s.n_heads * chunks * hd <= (std::size_t{1} << 20);
+  const auto rows_of = [&](std::size_t tile) { return (std::min(s.n_tokens, (tile + 1) * query_tile) - tile * query_tile) * group; };
+
+  if (split) {
+    // Partials per (kv head, chunk, token, group row): state and acc.
+    thread_local std::vector<detail::row_state> part_state;
+    thread_local std::vector<float> part_acc;
+    const std::size_t rows = s.n_tokens * group;  // query rows per kv head
+    part_state.resize(s.n_kv_heads * chunks * rows);
+    part_acc.resize(s.n_kv_heads * chunks * rows * hd);
+    detail::row_state* const pst = part_state.data();
+    float* const pacc = part_acc.data();
+    const auto work = static_cast<std::ptrdiff_t>(head_tiles * chunks);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+#endif
+    for (std::ptrdiff_t w = 0; w < work; ++w) {
+      const auto u = static_cast<std::size_t>(w);
+      const std::size_t c = u % chunks, tile = (u / chunks) % tiles, g = u / (chunks * tiles);
+      const std::size_t t0 = tile * query_tile, t1 = std::min(s.n_tokens, t0 + query_tile);
+      const std::size_t base = (g * chunks + c) * rows + t0 * group;
+      if (c * kv_chunk >= s.pos0 + t1) {  // beyond the causal horizon of the whole tile
+        std::fill_n(pst + base, (t1 - t0) * group, detail::row_state{});
+        continue;
+      }
+      detail::attend_chunk(q, s, slabs[g], g, t0, t1, c * kv_chunk, std::min(context, (c + 1) * kv_chunk), scale,
+                           pst + base, pacc + base * hd);
+    }
+    for (std::size_t g = 0; g < s.n_kv_heads; ++g)
+      for (std::size_t r = 0; r < rows; ++r) {
+        float* o = out + ((r / group) * s.n_heads + g * group + r % group) * hd;
+        std::fill_n(o, hd, 0.f);
+        detail::row_state run;
+        for (std::size_t c = 0; c < chunks; ++c) {
+          const std::size_t i = (g * chunks + c) * rows + r;
+          detail::merge_partial(run, o, pst[i], pacc + i * hd, hd);
+        }
+        scale_inplace(1.f / run.sum, o, hd);
+      }
+    return;
+  }
+
+  const auto work = static_cast<std::ptrdiff_t>(head_tiles);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && work > 1)
 #endif
   for (std::ptrdiff_t w = 0; w < work; ++w) {
     const auto u = static_cast<std::size_t>(w);
-    const std::size_t split = u % splits, tile = (u / splits) % tiles, g = u / (splits * tiles);
-    const std::size_t t0 = tile * detail::query_tile, t1 = std::min(s.n_tokens, t0 + detail::query_tile);
-    // Split boundaries are multiples of kv_block so blocks never straddle two splits.
-    const std::size_t blocks = (context + detail::kv_block - 1) / detail::kv_block;
-    const std::size_t p0 = std::min(context, blocks * split / splits * detail::kv_block);
-    const std::size_t p1 = std::min(context, blocks * (split + 1) / splits * detail::kv_block);
-    const std::size_t base = (g * splits + split) * rows;
-    detail::attend_range(q, s, slabs[g], g, t0, t1, p0, p1, scale, state.data() + base, acc.data() + base * hd);
-  }
-  // Merge the splits of each row and normalise.
-  for (std::size_t g = 0; g < s.n_kv_heads; ++g)
-    for (std::size_t r = 0; r < rows; ++r) {
-      const std::size_t t = r / group, h = g * group + r % group;
-      float m = -std::numeric_limits<float>::infinity();
-      for (std::size_t sp = 0; sp < splits; ++sp) m = std::max(m, state[(g * splits + sp) * rows + r].max);
-      float* o = out + (t * s.n_heads + h) * hd;
-      std::fill_n(o, hd, 0.f);
-      float sum = 0;
-      for (std::size_t sp = 0; sp < splits; ++sp) {
-        const auto& st = state[(g * splits + sp) * rows + r];
-        if (st.sum == 0) continue;  // this split saw no visible position
-        const float c = std::exp(st.max - m);
-        sum += st.sum * c;
-        axpy(c, acc.data() + ((g * splits + sp) * rows + r) * hd, o, hd);
+    const std::size_t tile = u % tiles, g = u / tiles;
+    const std::size_t t0 = tile * query_tile, t1 = std::min(s.n_tokens, t0 + query_tile), rows = rows_of(tile);
+    thread_local std::vector<detail::row_state> st, run;
+    thread_local std::vector<float> acc;
+    st.resize(rows);
+    run.assign(rows, detail::row_state{});
+    acc.resize(rows * hd);
+    for (std::size_t t = t0; t < t1; ++t) std::fill_n(out + (t * s.n_heads + g * group) * hd, group * hd, 0.f);
+    for (std::size_t c = 0; c * kv_chunk < s.pos0 + t1; ++c) {
+      detail::attend_chunk(q, s, slabs[g], g, t0, t1, c * kv_chunk, std::min(context, (c + 1) * kv_chunk), scale,
+                           st.data(), acc.data());
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t t = t0 + r / group;
+        detail::merge_partial(run[r], out + (t * s.n_heads + g * group + r % group) * hd, st[r], acc.data() + r * hd, hd);
       }
-      scale_inplace(1.f / sum, o, hd);
     }
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::size_t t = t0 + r / group;
+      scale_inplace(1.f / run[r].sum, out + (t * s.n_heads + g * group + r % group) * hd, hd);
+    }
+  }
 }
 
 } // namespace rapid::ops

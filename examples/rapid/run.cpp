@@ -1,0 +1,314 @@
+// `rapid run`, `rapid compare` and `rapid demo`: long-context question answering with LC, RAG,
+// SD, RAPID, RAPID-exact, MagicDec, naive SD and prompt lookup on real GGUF models. The target's
+// long prefill is done once and reused by every method (its cache is rolled back, not redone).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "progress.hpp"
+#include "rapid/model/encoder.hpp"
+#include "rapid/qa.hpp"
+#include "rapid/retrieval/bm25.hpp"
+#include "rapid/retrieval/dense.hpp"
+#include "rapid/retrieval/hybrid.hpp"
+#include "rapid/spec/methods.hpp"
+#include "run_command.hpp"
+
+namespace rapid::cli {
+namespace {
+
+using spec::token;
+using json = nlohmann::ordered_json;
+
+const std::vector<std::string> method_names = {"lc", "rag", "sd", "rapid", "rapid-exact", "magicdec", "naive-sd", "lookup"};
+
+struct method_result {
+  std::string method;
+  std::vector<token> tokens;
+  std::string answer;
+  spec::decode_stats stats;
+  double prefill_s = 0;  // this method's own prefill (target share counted once, in the header)
+};
+
+/// Everything shared by the methods of one request.
+struct session {
+  const run_args& a;
+  std::shared_ptr<const model::model> target_model, drafter_model;
+  model::tokenizer tok;
+  qa::prompts prompts;
+  std::unique_ptr<spec::long_context_target> target;
+  double load_s = 0, retrieval_s = 0, target_prefill_s = 0;
+  std::size_t ctx = 0;
+};
+
+spec::decoder_options decoder_options(const run_args& a, const model::tokenizer& tok) {
+  spec::decoder_options o;
+  o.gamma = a.gamma;
+  o.acceptance = {.sampling = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p}, .eta = a.eta, .alpha = a.alpha};
+  o.seed = a.seed;
+  o.max_new_tokens = a.max_new_tokens;
+  o.stop_tokens = tok.end_of_generation_tokens();
+  o.draft_confidence_stop = a.confidence_stop;
+  return o;
+}
+
+template <class Method>
+method_result decode(session& s, const std::string& name, typename Method::drafter_type& drafter,
+                     typename Method::target_type& target, bool stream) {
+  Method dec(target, drafter, decoder_options(s.a, s.tok));
+  progress_bar draft_bar("prefill drafter", s.a.quiet || s.a.json);
+  spec::prompts in{.full = s.prompts.full, .retrieved = s.prompts.retrieved,
+                   .target_cached = 0};
+  if constexpr (std::is_same_v<typename Method::target_type, spec::long_context_target>)
+    in.target_cached = s.prompts.full.size() - 1;  // prefilled once in execute()
+  progress_bar rag_bar("prefill RAG target", s.a.quiet || s.a.json);
+  in.target_progress = [&](std::size_t d, std::size_t t) { rag_bar.update(d, t); };
+  in.drafter_progress = [&](std::size_t d, std::size_t t) { draft_bar.update(d, t); };
+  model::stream_decoder text(s.tok, {.skip_special = true});
+  std::string answer;
+  auto on_token = [&](token t) {
+    if (s.tok.is_end_of_generation(t)) return true;
+    const std::string piece = text.push(t);
+    answer += piece;
+    if (stream) {
+      std::fputs(piece.c_str(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  };
+  auto out = dec.generate(in, on_token);
+  answer += text.finish();
+  if (stream) std::fputs("\n", stdout);
+  return {name, std::move(out.tokens), std::move(answer), out.stats, out.stats.target_prefill_s + out.stats.drafter_prefill_s};
+}
+
+method_result run_method(session& s, const std::string& m, bool stream) {
+  using namespace spec;
+  const auto& a = s.a;
+  const model::transformer_options drafter_ctx{.n_ctx = std::min(s.drafter_model->config().n_ctx_train,
+                                                                  s.prompts.retrieved.size() + a.max_new_tokens + a.gamma + 8),
+                                               .kv = a.kv_type(), .threads = a.threads};
+  no_drafter none(s.target->vocab_size());
+  if (m == "lc") return decode<methods::lc>(s, m, none, *s.target, stream);
+  if (m == "rag") {
+    rag_target t(s.target_model, {.n_ctx = std::min(s.target_model->config().n_ctx_train,
+                                                      s.prompts.retrieved.size() + a.max_new_tokens + 8),
+                                  .kv = a.kv_type(), .threads = a.threads});
+    return decode<methods::rag>(s, m, none, t, stream);
+  }
+  if (m == "sd" || m == "rapid" || m == "rapid-exact") {
+    rag_drafter d(s.drafter_model, drafter_ctx);
+    if (m == "sd") return decode<methods::sd>(s, m, d, *s.target, stream);
+    if (m == "rapid") return decode<methods::rapid>(s, m, d, *s.target, stream);
+    return decode<methods::rapid_exact>(s, m, d, *s.target, stream);
+  }
+  if (m == "magicdec") {
+    // Self-speculation: the target's weights with a StreamingLLM cache of sink + window.
+    const std::size_t chunk = 512;
+    streaming_drafter d(s.target_model, {.n_ctx = a.sink + a.window + std::max(chunk, a.gamma + 2), .kv = a.kv_type(), .threads = a.threads},
+                        {.sink = a.sink, .window = a.window}, chunk);
+    return decode<methods::magicdec>(s, m, d, *s.target, stream);
+  }
+  if (m == "naive-sd") {
+    model_drafter d(s.drafter_model, {.n_ctx = s.ctx, .kv = a.kv_type(), .threads = a.threads});
+    return decode<methods::naive_sd>(s, m, d, *s.target, stream);
+  }
+  if (m == "lookup") {
+    prompt_lookup d(s.target->vocab_size());
+    return decode<methods::lookup>(s, m, d, *s.target, stream);
+  }
+  throw invalid_argument("unknown method '" + m + "' (choose from lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup)");
+}
+
+template <class F>
+void with_retriever(const run_args& a, F&& f) {
+  auto encoder = [&] {
+    return std::make_shared<const model::bert_encoder>(
+        model::bert_encoder::from_directory(a.encoder.empty() ? default_encoder_dir() : a.encoder));
+  };
+  if (a.retriever == "bm25") {
+    retrieval::bm25 r;
+    f(r);
+  } else if (a.retriever == "dense") {
+    retrieval::dense r(encoder(), {.threshold = a.threshold});
+    f(r);
+  } else if (a.retriever == "hybrid") {
+    retrieval::hybrid r(encoder(), {.dense = {.threshold = a.threshold}});
+    f(r);
+  } else {
+    throw invalid_argument("unknown retriever '" + a.retriever + "' (choose bm25, dense or hybrid)");
+  }
+}
+
+std::string read_document(const std::string& path) {
+  if (path != "-") return read_text_file(path);
+  std::ostringstream s;
+  s << std::cin.rdbuf();
+  return s.str();
+}
+
+void validate(const run_args& a, const std::vector<std::string>& methods) {
+  if (!std::isfinite(a.eta) || a.eta < 0) throw invalid_argument("--eta must be a finite number >= 0");
+  if (!(a.alpha >= 0 && a.alpha <= 1)) throw invalid_argument("--alpha must be in [0, 1]");
+  if (a.max_new_tokens == 0) throw invalid_argument("--max-new-tokens must be positive");
+  if (a.truncate != "none" && a.truncate != "middle") throw invalid_argument("--truncate must be none or middle");
+  for (const auto& m : methods)
+    if (std::find(method_names.begin(), method_names.end(), m) == method_names.end())
+      throw invalid_argument("unknown method '" + m + "' (choose from lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup)");
+  spec::decoder_options{.gamma = a.gamma, .acceptance = {.sampling = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p},
+                                                         .eta = a.eta, .alpha = a.alpha},
+                        .max_new_tokens = a.max_new_tokens, .draft_confidence_stop = a.confidence_stop}
+      .validate();
+}
+
+json stats_json(const spec::decode_stats& s) {
+  return {{"target_prompt_tokens", s.target_prompt_tokens}, {"drafter_prompt_tokens", s.drafter_prompt_tokens},
+          {"emitted", s.emitted}, {"steps", s.steps}, {"drafted", s.drafted}, {"accepted", s.accepted},
+          {"acceptance_rate", s.acceptance_rate()}, {"tau", s.tau()}, {"decode_tokens_per_second", s.decode_tokens_per_second()},
+          {"accepted_at", s.accepted_at}, {"offered_at", s.offered_at}, {"accepted_length_histogram", s.accepted_hist},
+          {"seconds", {{"target_prefill", s.target_prefill_s}, {"drafter_prefill", s.drafter_prefill_s}, {"draft", s.draft_s},
+                       {"verify", s.verify_s}, {"accept", s.accept_s}, {"sync", s.sync_s}, {"decode", s.decode_seconds()}}}};
+}
+
+std::string shorten(std::string s, std::size_t n) {
+  for (auto& c : s)
+    if (c == '\n' || c == '|') c = ' ';
+  if (s.size() > n) s = s.substr(0, n - 3) + "...";
+  return s;
+}
+
+} // namespace
+
+std::vector<std::string> split_methods(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string m; std::getline(in, m, ',');)
+    if (!m.empty()) out.push_back(m);
+  if (out.empty()) throw invalid_argument("no method given");
+  return out;
+}
+
+std::vector<run_result> execute(const run_args& a, const std::vector<std::string>& methods) {
+  validate(a, methods);
+  if (a.question.find_first_not_of(" \t\r\n") == std::string::npos) throw invalid_argument("the question is empty; pass --question \"...\"");
+  const bool quiet = a.quiet || a.json;
+  progress_bar load_timer("load", true);
+  auto target_model = std::make_shared<const model::model>(a.target);
+  auto drafter_model = a.drafter.empty() || a.drafter == a.target ? target_model : std::make_shared<const model::model>(a.drafter);
+  auto tok = model::tokenizer::from_gguf(target_model->file());
+  if (drafter_model != target_model) spec::require_same_tokenizer(*target_model, *drafter_model);
+  session s{a, target_model, drafter_model, std::move(tok), {}, {}, load_timer.elapsed()};
+  const std::string document = read_document(a.document);
+
+  // Context: --ctx, else what the prompt needs, within what the model was trained for.
+  const std::size_t trained = target_model->config().n_ctx_train;
+  const std::size_t limit = a.ctx ? a.ctx : trained;
+  if (limit > trained)
+    throw invalid_argument("--ctx " + std::to_string(limit) + " exceeds the " + std::to_string(trained) + " positions " +
+                           target_model->file().name() + " was trained for");
+  if (limit <= a.max_new_tokens + 16) throw invalid_argument("--ctx must exceed --max-new-tokens by more than 16");
+  qa::prompt_options po{.max_prompt_tokens = limit - a.max_new_tokens, .truncate_middle = a.truncate == "middle",
+                        .chunk_tokens = a.chunk_tokens, .rag = {.budget_tokens = a.rag_budget}};
+  progress_bar retrieval_bar("retrieval", quiet);
+  with_retriever(a, [&](auto& r) { s.prompts = qa::build_prompts(s.tok, document, a.question, r, po); });
+  s.retrieval_s = s.prompts.chunk_seconds + s.prompts.rag.seconds;
+  if (!quiet)
+    std::fprintf(stderr, "retrieval (%s): %zu chunks, kept %zu (%zu tokens of %zu)%s in %.2f s\n", a.retriever.c_str(),
+                 s.prompts.chunks.size(), s.prompts.rag.chosen.size(), s.prompts.rag.n_tokens, s.prompts.document_tokens,
+                 s.prompts.rag.fell_back ? ", nothing passed the threshold: fell back to the best chunk" : "", s.retrieval_s);
+  if (s.prompts.truncated_tokens && !quiet)
+    std::fprintf(stderr, "truncated %zu document tokens from the middle to fit the context\n", s.prompts.truncated_tokens);
+
+  s.ctx = a.ctx ? a.ctx : std::min(trained, s.prompts.full.size() + a.max_new_tokens + 8);
+  s.target = std::make_unique<spec::long_context_target>(
+      target_model, model::transformer_options{.n_ctx = s.ctx, .kv = a.kv_type(), .threads = a.threads});
+  const bool needs_long_prefill = std::any_of(methods.begin(), methods.end(), [](const std::string& m) { return m != "rag"; });
+  if (needs_long_prefill) {
+    progress_bar bar("prefill target", quiet);
+    s.target->prefill(std::span<const token>(s.prompts.full).first(s.prompts.full.size() - 1), 512,
+                      [&](std::size_t d, std::size_t t) { bar.update(d, t); });
+    s.target_prefill_s = bar.elapsed();
+  }
+
+  std::vector<run_result> results;
+  for (const auto& m : methods) {
+    if (!quiet && methods.size() > 1) std::fprintf(stderr, "== %s\n", m.c_str());
+    auto r = run_method(s, m, methods.size() == 1 && !a.json);
+    results.push_back({r.method, r.answer, r.stats, r.prefill_s});
+  }
+
+  const run_context ctx{s.prompts.full.size(), s.prompts.retrieved.size(), s.prompts.document_tokens, s.prompts.rag.chosen.size(),
+                        s.prompts.chunks.size(), s.prompts.rag.fell_back, s.prompts.truncated_tokens, s.load_s, s.retrieval_s,
+                        s.target_prefill_s, s.ctx, peak_rss_bytes()};
+  if (a.json) {
+    json j;
+    j["options"] = {{"target", a.target}, {"drafter", a.drafter.empty() ? a.target : a.drafter}, {"document", a.document},
+                    {"question", a.question}, {"methods", methods}, {"gamma", a.gamma}, {"eta", a.eta}, {"alpha", a.alpha},
+                    {"temperature", a.temperature}, {"top_k", a.top_k}, {"top_p", a.top_p}, {"seed", a.seed},
+                    {"retriever", a.retriever}, {"rag_budget", a.rag_budget}, {"chunk_tokens", a.chunk_tokens}, {"ctx", s.ctx},
+                    {"threads", a.threads}, {"max_new_tokens", a.max_new_tokens}, {"truncate", a.truncate},
+                    {"sink", a.sink}, {"window", a.window}, {"kv", a.kv}, {"confidence_stop", a.confidence_stop}};
+    j["context"] = {{"target_prompt_tokens", ctx.target_prompt_tokens}, {"drafter_prompt_tokens", ctx.drafter_prompt_tokens},
+                    {"document_tokens", ctx.document_tokens}, {"truncated_tokens", ctx.truncated_tokens},
+                    {"chunks", ctx.chunks}, {"chunks_kept", ctx.chunks_kept}, {"retrieval_fell_back", ctx.fell_back},
+                    {"seconds", {{"load", ctx.load_s}, {"retrieval", ctx.retrieval_s}, {"target_prefill", ctx.target_prefill_s}}},
+                    {"peak_rss_bytes", ctx.peak_rss}};
+    const double lc_tps = [&] {
+      for (const auto& r : results) if (r.method == "lc") return r.stats.decode_tokens_per_second();
+      return 0.0;
+    }();
+    for (const auto& r : results) {
+      json m = {{"method", r.method}, {"answer", r.answer}, {"prefill_seconds", r.prefill_s}, {"stats", stats_json(r.stats)}};
+      if (lc_tps > 0) m["speedup_vs_lc"] = r.stats.decode_tokens_per_second() / lc_tps;
+      j["results"].push_back(m);
+    }
+    std::cout << j.dump() << std::endl;
+  } else if (!a.quiet) {
+    print_summary(results, ctx);
+  }
+  return results;
+}
+
+void print_summary(const std::vector<run_result>& results, const run_context& c) {
+  std::fprintf(stderr, "\ncontext: target prompt %zu tokens (document %zu), drafter prompt %zu tokens (%zu of %zu chunks%s) | "
+               "load %.1f s, retrieval %.2f s, target prefill %.1f s (%.1f tok/s) | peak RSS %.0f MB\n",
+               c.target_prompt_tokens, c.document_tokens, c.drafter_prompt_tokens, c.chunks_kept, c.chunks,
+               c.fell_back ? ", fell back" : "", c.load_s, c.retrieval_s, c.target_prefill_s,
+               c.target_prefill_s > 0 ? double(c.target_prompt_tokens - 1) / c.target_prefill_s : 0.0, double(c.peak_rss) / 1e6);
+  const double lc = [&] {
+    for (const auto& r : results) if (r.method == "lc") return r.stats.decode_tokens_per_second();
+    return 0.0;
+  }();
+  if (results.size() == 1) {
+    const auto& s = results[0].stats;
+    std::fprintf(stderr, "%s: %zu tokens, decode %.2f tok/s, acceptance %.1f %%, tau %.2f, %zu target calls, drafter prefill %.1f s\n",
+                 results[0].method.c_str(), s.emitted, s.decode_tokens_per_second(), 100 * s.acceptance_rate(), s.tau(), s.steps,
+                 s.drafter_prefill_s);
+    return;
+  }
+  std::printf("\n| method | answer | decode tok/s | speedup vs LC | acceptance | tau | prefill s |\n|---|---|---|---|---|---|---|\n");
+  for (const auto& r : results) {
+    const auto& s = r.stats;
+    char speed[32] = "-";
+    if (lc > 0) std::snprintf(speed, sizeof speed, "%.2fx", s.decode_tokens_per_second() / lc);
+    char acc[32] = "-";
+    if (s.drafted) std::snprintf(acc, sizeof acc, "%.1f %%", 100 * s.acceptance_rate());
+    const double prefill = r.method == "rag" ? r.prefill_s : c.target_prefill_s + s.drafter_prefill_s;
+    std::printf("| %s | %s | %.2f | %s | %s | %.2f | %.1f |\n", r.method.c_str(), shorten(r.answer, 60).c_str(),
+                s.decode_tokens_per_second(), speed, acc, s.tau(), prefill);
+  }
+}
+
+} // namespace rapid::cli

@@ -1,0 +1,47 @@
+#pragma once
+// Shared declarations of `rapid run`, `rapid compare` and `rapid demo` (run.cpp, demo.cpp).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rapid/model/kv_cache.hpp"
+#include "rapid/spec/stats.hpp"
+
+namespace rapid::cli {
+
+struct run_args {
+  std::string target, drafter, document, question, encoder;
+  std::string retriever = "bm25", truncate = "none", kv = "f16";
+  std::size_t gamma = 10, top_k = 0, rag_budget = 0, chunk_tokens = 512, ctx = 0, max_new_tokens = 128;
+  std::size_t sink = 4, window = 4092;  // MagicDec's StreamingLLM cache (4096 in the paper)
+  float eta = 10.f, alpha = 0.1f, temperature = 0.f, top_p = 1.f, confidence_stop = 0.f, threshold = 0.3f;
+  int threads = 0;
+  std::uint64_t seed = 42;
+  bool json = false, quiet = false;
+  [[nodiscard]] model::kv_type kv_type() const { return kv == "f32" ? model::kv_type::f32 : model::kv_type::f16; }
+};
+
+struct run_result {
+  std::string method, answer;
+  spec::decode_stats stats;
+  double prefill_s = 0;
+};
+
+struct run_context {
+  std::size_t target_prompt_tokens, drafter_prompt_tokens, document_tokens, chunks_kept, chunks;
+  bool fell_back;
+  std::size_t truncated_tokens;
+  double load_s, retrieval_s, target_prefill_s;
+  std::size_t ctx, peak_rss;
+};
+
+/// Runs `methods` on one request, printing the answer (one method) or a table (several), or JSON.
+std::vector<run_result> execute(const run_args& a, const std::vector<std::string>& methods);
+void print_summary(const std::vector<run_result>& results, const run_context& c);
+std::vector<std::string> split_methods(const std::string& list);
+/// $RAPID_CACHE_DIR or ~/.cache/rapid: where scripts/fetch_models.py puts models and data.
+std::string cache_dir();
+std::string default_encoder_dir();
+
+} // namespace rapid::cli

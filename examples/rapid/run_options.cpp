@@ -1,0 +1,71 @@
+// Command-line registration of `rapid run`, `rapid compare` and `rapid demo`.
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "run_command.hpp"
+
+namespace rapid::cli {
+
+std::string cache_dir() {
+  if (const char* env = std::getenv("RAPID_CACHE_DIR"); env && *env) return env;
+  const char* home = std::getenv("HOME");
+  return (std::filesystem::path(home ? home : ".") / ".cache" / "rapid").string();
+}
+std::string default_encoder_dir() { return (std::filesystem::path(cache_dir()) / "models" / "all-minilm-l6-v2").string(); }
+
+namespace {
+
+void add_request_options(CLI::App& cmd, run_args& a) {
+  cmd.add_option("--target,-m", a.target, "target GGUF model (sees the whole document)")->required();
+  cmd.add_option("--drafter", a.drafter, "drafter GGUF model (default: the target, i.e. self-speculation)");
+  cmd.add_option("--document,-d", a.document, "document file, or - for stdin")->required();
+  cmd.add_option("--question,-q", a.question, "the question (also the retrieval query)")->required();
+  cmd.add_option("--gamma", a.gamma, "drafted tokens per step")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--eta", a.eta, "RAPID transfer strength (>= 0)");
+  cmd.add_option("--alpha", a.alpha, "RAPID mask: shift where q >= alpha * max q");
+  cmd.add_option("--temp", a.temperature, "temperature (0: greedy)");
+  cmd.add_option("--top-k", a.top_k, "top-k (0: off)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--top-p", a.top_p, "top-p in (0, 1] (1: off)");
+  cmd.add_option("--seed,-s", a.seed, "random seed");
+  cmd.add_option("--retriever", a.retriever, "bm25, dense or hybrid");
+  cmd.add_option("--threshold", a.threshold, "dense cosine threshold");
+  cmd.add_option("--encoder", a.encoder, "MiniLM directory for dense/hybrid (default: the cache's all-minilm-l6-v2)");
+  cmd.add_option("--rag-budget", a.rag_budget, "drafter context budget in target tokens (0: max(4096, L/24) capped at L)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--chunk-tokens", a.chunk_tokens, "retrieval chunk size in target tokens")->check(CLI::PositiveNumber);
+  cmd.add_option("--ctx,-c", a.ctx, "target context size (default: prompt + max new tokens)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--truncate", a.truncate, "none (refuse a document longer than the context) or middle (keep head and tail)");
+  cmd.add_option("--threads,-t", a.threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--max-new-tokens,-n", a.max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);
+  cmd.add_option("--sink", a.sink, "MagicDec: sink tokens kept")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--window", a.window, "MagicDec: recent tokens kept")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--confidence-stop", a.confidence_stop, "stop drafting when the draft's q falls below this (0: off)");
+  cmd.add_option("--kv", a.kv, "KV cache type: f16 or f32")->check(CLI::IsMember({"f16", "f32"}));
+  cmd.add_flag("--json", a.json, "print one JSON record (options, timings, statistics, answers) on stdout");
+  cmd.add_flag("--quiet", a.quiet, "no progress or summary on stderr");
+}
+
+} // namespace
+
+void add_run(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "Answer a question about a long document with one method (default: RAPID)");
+  auto a = std::make_shared<run_args>();
+  auto method = std::make_shared<std::string>("rapid");
+  add_request_options(*cmd, *a);
+  cmd->add_option("--method", *method, "lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd or lookup");
+  cmd->callback([a, method] { execute(*a, {*method}); });
+}
+
+void add_compare(CLI::App& app) {
+  auto* cmd = app.add_subcommand("compare", "Run several methods on one request and print one table");
+  auto a = std::make_shared<run_args>();
+  auto methods = std::make_shared<std::string>("lc,rag,sd,rapid,magicdec");
+  add_request_options(*cmd, *a);
+  cmd->add_option("--methods", *methods, "comma-separated methods (lc first gives the speedup column)");
+  cmd->callback([a, methods] { execute(*a, split_methods(*methods)); });
+}
+
+} // namespace rapid::cli

@@ -1,0 +1,166 @@
+#pragma once
+// The model-based drafters: a transformer with its own KV cache on its own prompt, drafting
+// autoregressively and resynchronised after each verdict. What differs between them is
+// compile-time structure: which prompt they read and how their cache is trimmed.
+//
+//   model_drafter     a (usually small) model on the full document      (naive SD)
+//   rag_drafter       a model of any size on the retrieved chunks only  (RAPID, SD)
+//   streaming_drafter a model, usually the target's own weights, whose cache keeps S sink tokens
+//                     and a window of W recent ones (StreamingLLM)      (MagicDec)
+#include <algorithm>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rapid/core/error.hpp"
+#include "rapid/model/transformer.hpp"
+#include "rapid/spec/concepts.hpp"
+#include "rapid/spec/distribution.hpp"
+
+namespace rapid::spec {
+
+/// Keeps every position (the cache only grows with the sequence).
+struct full_cache {
+  void trim(model::transformer&) const noexcept {}
+  [[nodiscard]] std::size_t min_capacity(std::size_t) const noexcept { return 1; }
+};
+
+/// StreamingLLM: after each commit the cache holds the first `sink` positions and the last
+/// `window`; keys keep their true RoPE positions (transformer::evict).
+struct streaming_window {
+  std::size_t sink = 4;
+  std::size_t window = 4092;  // sink + window = 4096, the paper's MagicDec budget
+
+  void trim(model::transformer& t) const {
+    if (t.size() > sink + window) t.evict(sink, t.size() - sink - window);
+  }
+  /// Room for the window plus one prefill chunk (or one draft block) on top of it.
+  [[nodiscard]] std::size_t min_capacity(std::size_t chunk) const noexcept { return sink + window + chunk; }
+};
+
+template <context_kind Context, class CachePolicy>
+class transformer_drafter {
+public:
+  static constexpr context_kind context = Context;
+
+  /// The drafter's cache holds `options.n_ctx` positions (with a streaming window it needs only
+  /// sink + window + prefill chunk).
+  transformer_drafter(std::shared_ptr<const model::model> m, model::transformer_options options, CachePolicy policy = {},
+                      std::size_t prefill_chunk = 512)
+      : t_(std::move(m), options), policy_(policy), chunk_(prefill_chunk) {
+    if (chunk_ == 0) throw invalid_argument("drafter: prefill chunk must be positive");
+    if (t_.capacity() < policy_.min_capacity(chunk_))
+      throw invalid_argument("drafter: a cache of " + std::to_string(t_.capacity()) + " positions is too small for its window (" +
+                             std::to_string(policy_.min_capacity(chunk_)) + " needed: sink + window + prefill chunk)");
+  }
+
+  [[nodiscard]] std::size_t vocab_size() const noexcept { return t_.vocab_size(); }
+  [[nodiscard]] const model::transformer& model() const noexcept { return t_; }
+  [[nodiscard]] const std::shared_ptr<const model::model>& shared_model() const noexcept { return t_.shared_model(); }
+  [[nodiscard]] const CachePolicy& cache_policy() const noexcept { return policy_; }
+
+  /// Prefills the drafter's prompt (in chunks, trimming the cache between them).
+  void start(std::span<const token> prompt, const progress_fn& progress = {}) {
+    if (prompt.empty()) throw invalid_argument("drafter: empty prompt");
+    t_.reset();
+    for (std::size_t done = 0; done < prompt.size();) {
+      const std::size_t n = std::min(chunk_, prompt.size() - done);
+      remember(t_.forward(prompt.subspan(done, n), model::logits_for::last_row));
+      policy_.trim(t_);
+      done += n;
+      if (progress) progress(done, prompt.size());
+    }
+  }
+
+  /// Drafts up to request.gamma tokens from the last committed state. With greedy drafting the
+  /// block is one-hot (no distribution rows); otherwise it holds q for each draft.
+  const draft_block& draft(const draft_request& request, rng& g) {
+    const bool greedy = request.sampling.greedy();
+    if (!greedy && (!make_q_ || make_q_->options().temperature != request.sampling.temperature ||
+                    make_q_->options().top_k != request.sampling.top_k || make_q_->options().top_p != request.sampling.top_p))
+      make_q_.emplace(request.sampling);
+    const std::size_t v = vocab_size();
+    block_.clear(v);
+    block_.one_hot = greedy;
+    base_ = t_.size();
+    fed_ = 0;
+    std::span<const float> z = last_;
+    for (std::size_t i = 0; i < request.gamma; ++i) {
+      token x;
+      if (greedy) {
+        x = argmax(z);
+      } else {
+        block_.q.resize((i + 1) * v);
+        const std::span<float> q(block_.q.data() + i * v, v);
+        (*make_q_)(z, q);
+        x = sample_weights(q, g);
+        if (request.confidence_stop > 0.f && q[static_cast<std::size_t>(x)] < request.confidence_stop) {
+          block_.q.resize(i * v);  // drop the unconfident draft
+          break;
+        }
+      }
+      block_.tokens.push_back(x);
+      if (i + 1 < request.gamma || (request.want_next_q && !greedy)) {
+        z = t_.forward(std::span<const token>(&block_.tokens.back(), 1));
+        ++fed_;
+      }
+    }
+    if (request.want_next_q && !greedy) {
+      // Every kept draft was forwarded, so z is the row after the last one (or after the
+      // committed state when nothing was drafted).
+      const std::size_t rows = block_.size();
+      block_.q.resize((rows + 1) * v);
+      (*make_q_)(z, std::span<float>(block_.q.data() + rows * v, v));
+      block_.has_next_q = true;
+    }
+    return block_;
+  }
+
+  /// emitted = the accepted drafts followed by the verdict's token.
+  void commit(std::span<const token> emitted) {
+    if (emitted.empty()) throw invalid_argument("drafter: commit of no tokens");
+    const std::size_t accepted = emitted.size() - 1;
+    const std::size_t keep = std::min(accepted, fed_);  // drafts already in the cache that stand
+    t_.truncate(base_ + keep);
+    remember(t_.forward(emitted.subspan(keep), model::logits_for::last_row));
+    fed_ = 0;
+    policy_.trim(t_);
+  }
+
+private:
+  void remember(std::span<const float> logits) {
+    const std::size_t v = vocab_size();
+    last_.assign(logits.end() - static_cast<std::ptrdiff_t>(v), logits.end());
+  }
+
+  model::transformer t_;
+  CachePolicy policy_;
+  std::size_t chunk_;
+  std::optional<distribution_maker> make_q_;
+  draft_block block_;
+  std::vector<float> last_;  // (n_vocab) logits after the committed sequence
+  std::size_t base_ = 0;     // cache size when the current draft began
+  std::size_t fed_ = 0;      // drafts of the current block already forwarded into the cache
+};
+
+class model_drafter : public transformer_drafter<context_kind::full, full_cache> {
+public:
+  using transformer_drafter::transformer_drafter;
+};
+class rag_drafter : public transformer_drafter<context_kind::retrieved, full_cache> {
+public:
+  using transformer_drafter::transformer_drafter;
+};
+class streaming_drafter : public transformer_drafter<context_kind::full, streaming_window> {
+public:
+  using transformer_drafter::transformer_drafter;
+};
+
+static_assert(drafter<model_drafter>);
+static_assert(drafter<rag_drafter>);
+static_assert(drafter<streaming_drafter>);
+
+} // namespace rapid::spec
