@@ -23,6 +23,7 @@ the inputs is unchanged.
 usage: $(scripts/python_env.sh) scripts/reference_minilm.py [--force]
 """
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -139,7 +140,18 @@ def sha256(path):
     return h.hexdigest()
 
 
+def build_corpus():
+    """(Re)builds the tokenizer corpus exactly as reference_tokenizer.py does (seeded, idempotent),
+    so this script never reads a missing or stale corpus whatever order the scripts run in."""
+    here = Path(__file__).resolve().parent
+    spec = importlib.util.spec_from_file_location("make_tokenizer_corpus", here / "make_tokenizer_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--quiet"])
+
+
 def main(argv):
+    build_corpus()
     inputs = {"script": sha256(__file__), "model": sha256(MODEL / "model.safetensors"),
               "tokenizer": sha256(MODEL / "tokenizer.json"), "corpus": sha256(CORPUS),
               "essays": sorted(p.name for p in ESSAYS.glob("*.txt")), "max_tokens": MAX_TOKENS}
