@@ -17,6 +17,10 @@ struct model_options {
 };
 void add_model_options(CLI::App& cmd, model_options& o);
 std::string read_text_file(const std::string& path);
+/// $RAPID_CACHE_DIR or ~/.cache/rapid: where scripts/fetch_models.py puts models and data.
+std::string cache_dir();
+/// The MiniLM directory in that cache (dense and hybrid retrieval).
+std::string default_encoder_dir();
 
 void add_inspect(CLI::App& app);
 void add_generate(CLI::App& app);

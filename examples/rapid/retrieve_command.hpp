@@ -3,8 +3,6 @@
 // [--budget N]` chunks the document with the target's tokenizer, builds the RAG context for the
 // question and prints the chosen chunks (document order) with their scores and byte offsets.
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -29,14 +27,6 @@ struct retrieve_args {
   float threshold = 0.3f;
   bool no_text = false;
 };
-
-/// $RAPID_CACHE_DIR/models/all-minilm-l6-v2, else ~/.cache/rapid/models/all-minilm-l6-v2.
-inline std::string default_encoder_dir() {
-  std::filesystem::path cache;
-  if (const char* env = std::getenv("RAPID_CACHE_DIR"); env && *env) cache = env;
-  else cache = std::filesystem::path(std::getenv("HOME") ? std::getenv("HOME") : ".") / ".cache" / "rapid";
-  return (cache / "models" / "all-minilm-l6-v2").string();
-}
 
 inline void print_context(const retrieval::rag_context& ctx, std::span<const retrieval::chunk> chunks, const retrieve_args& a) {
   std::printf("retriever %s: %zu of %zu chunks, %zu of %zu budget tokens (document %zu tokens)%s, %.3f s (index %.3f s, search %.3f s)\n",

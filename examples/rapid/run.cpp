@@ -53,13 +53,13 @@ struct session {
   std::size_t ctx = 0;
 };
 
-spec::decoder_options decoder_options(const run_args& a, const model::tokenizer& tok) {
+/// The decoder's options from the command line (stop tokens come from the tokenizer later).
+spec::decoder_options decoder_options(const run_args& a) {
   spec::decoder_options o;
   o.gamma = a.gamma;
   o.acceptance = {.sampling = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p}, .eta = a.eta, .alpha = a.alpha};
   o.seed = a.seed;
   o.max_new_tokens = a.max_new_tokens;
-  o.stop_tokens = tok.end_of_generation_tokens();
   o.draft_confidence_stop = a.confidence_stop;
   return o;
 }
@@ -67,7 +67,9 @@ spec::decoder_options decoder_options(const run_args& a, const model::tokenizer&
 template <class Method>
 method_result decode(session& s, const std::string& name, typename Method::drafter_type& drafter,
                      typename Method::target_type& target, bool stream) {
-  Method dec(target, drafter, decoder_options(s.a, s.tok));
+  auto options = decoder_options(s.a);
+  options.stop_tokens = s.tok.end_of_generation_tokens();
+  Method dec(target, drafter, options);
   progress_bar draft_bar("prefill drafter", s.a.quiet || s.a.json);
   spec::prompts in{.full = s.prompts.full, .retrieved = s.prompts.retrieved,
                    .target_cached = 0};
@@ -167,10 +169,7 @@ void validate(const run_args& a, const std::vector<std::string>& methods) {
   for (const auto& m : methods)
     if (std::find(method_names.begin(), method_names.end(), m) == method_names.end())
       throw invalid_argument("unknown method '" + m + "' (choose from lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup)");
-  spec::decoder_options{.gamma = a.gamma, .acceptance = {.sampling = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p},
-                                                         .eta = a.eta, .alpha = a.alpha},
-                        .max_new_tokens = a.max_new_tokens, .draft_confidence_stop = a.confidence_stop}
-      .validate();
+  decoder_options(a).validate();
 }
 
 json stats_json(const spec::decode_stats& s) {
@@ -180,6 +179,13 @@ json stats_json(const spec::decode_stats& s) {
           {"accepted_at", s.accepted_at}, {"offered_at", s.offered_at}, {"accepted_length_histogram", s.accepted_hist},
           {"seconds", {{"target_prefill", s.target_prefill_s}, {"drafter_prefill", s.drafter_prefill_s}, {"draft", s.draft_s},
                        {"verify", s.verify_s}, {"accept", s.accept_s}, {"sync", s.sync_s}, {"decode", s.decode_seconds()}}}};
+}
+
+/// LC's decode tokens/s among the results (0 when LC did not run): the speedup reference.
+double lc_speed(const std::vector<run_result>& results) {
+  for (const auto& r : results)
+    if (r.method == "lc") return r.stats.decode_tokens_per_second();
+  return 0.0;
 }
 
 std::string shorten(std::string s, std::size_t n) {
@@ -221,7 +227,6 @@ std::vector<run_result> execute(const run_args& a, const std::vector<std::string
   if (limit <= a.max_new_tokens + 16) throw invalid_argument("--ctx must exceed --max-new-tokens by more than 16");
   qa::prompt_options po{.max_prompt_tokens = limit - a.max_new_tokens, .truncate_middle = a.truncate == "middle",
                         .chunk_tokens = a.chunk_tokens, .rag = {.budget_tokens = a.rag_budget}};
-  progress_bar retrieval_bar("retrieval", quiet);
   with_retriever(a, [&](auto& r) { s.prompts = qa::build_prompts(s.tok, document, a.question, r, po); });
   s.retrieval_s = s.prompts.chunk_seconds + s.prompts.rag.seconds;
   if (!quiet)
@@ -265,10 +270,7 @@ std::vector<run_result> execute(const run_args& a, const std::vector<std::string
                     {"chunks", ctx.chunks}, {"chunks_kept", ctx.chunks_kept}, {"retrieval_fell_back", ctx.fell_back},
                     {"seconds", {{"load", ctx.load_s}, {"retrieval", ctx.retrieval_s}, {"target_prefill", ctx.target_prefill_s}}},
                     {"peak_rss_bytes", ctx.peak_rss}};
-    const double lc_tps = [&] {
-      for (const auto& r : results) if (r.method == "lc") return r.stats.decode_tokens_per_second();
-      return 0.0;
-    }();
+    const double lc_tps = lc_speed(results);
     for (const auto& r : results) {
       json m = {{"method", r.method}, {"answer", r.answer}, {"prefill_seconds", r.prefill_s}, {"stats", stats_json(r.stats)}};
       if (lc_tps > 0) m["speedup_vs_lc"] = r.stats.decode_tokens_per_second() / lc_tps;
@@ -287,10 +289,7 @@ void print_summary(const std::vector<run_result>& results, const run_context& c)
                c.target_prompt_tokens, c.document_tokens, c.drafter_prompt_tokens, c.chunks_kept, c.chunks,
                c.fell_back ? ", fell back" : "", c.load_s, c.retrieval_s, c.target_prefill_s,
                c.target_prefill_s > 0 ? double(c.target_prompt_tokens - 1) / c.target_prefill_s : 0.0, double(c.peak_rss) / 1e6);
-  const double lc = [&] {
-    for (const auto& r : results) if (r.method == "lc") return r.stats.decode_tokens_per_second();
-    return 0.0;
-  }();
+  const double lc = lc_speed(results);
   if (results.size() == 1) {
     const auto& s = results[0].stats;
     std::fprintf(stderr, "%s: %zu tokens, decode %.2f tok/s, acceptance %.1f %%, tau %.2f, %zu target calls, drafter prefill %.1f s\n",

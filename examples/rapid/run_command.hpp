@@ -40,8 +40,5 @@ struct run_context {
 std::vector<run_result> execute(const run_args& a, const std::vector<std::string>& methods);
 void print_summary(const std::vector<run_result>& results, const run_context& c);
 std::vector<std::string> split_methods(const std::string& list);
-/// $RAPID_CACHE_DIR or ~/.cache/rapid: where scripts/fetch_models.py puts models and data.
-std::string cache_dir();
-std::string default_encoder_dir();
 
 } // namespace rapid::cli
