@@ -57,7 +57,10 @@ struct session {
 spec::decoder_options decoder_options(const run_args& a) {
   spec::decoder_options o;
   o.gamma = a.gamma;
-  o.acceptance = {.sampling = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p}, .eta = a.eta, .alpha = a.alpha};
+  o.acceptance = {.sampling = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p},
+                  .eta = a.eta,
+                  .alpha = a.alpha,
+                  .threads = a.threads};
   o.seed = a.seed;
   o.max_new_tokens = a.max_new_tokens;
   o.draft_confidence_stop = a.confidence_stop;

@@ -105,14 +105,15 @@ TEST_CASE("speculative_sampling emits exactly p (chi-square, 100k draws per sett
 TEST_CASE("retrieval_augmented_exact emits exactly p_hat, the bonus position included") {
   for (const auto& s : settings)
     for (float eta : {2.f, 10.f})
-      for (std::size_t gamma : {0u, 1u, 4u}) {
-        CAPTURE(s.temperature); CAPTURE(eta); CAPTURE(gamma);
+      for (std::size_t gamma : {0u, 1u, 4u})
+        for (float alpha : {0.1f, 0.f}) {  // alpha 0: every token in RAPID's mask
+        CAPTURE(s.temperature); CAPTURE(eta); CAPTURE(gamma); CAPTURE(alpha);
         const auto pr = make_problem(gamma, s, 11 + gamma);
-        spec::retrieval_augmented_exact rule({.sampling = s, .eta = eta, .alpha = 0.1f});
+        spec::retrieval_augmented_exact rule({.sampling = s, .eta = eta, .alpha = alpha});
         const auto counts = first_token_counts(rule, pr, 43);
         std::vector<float> p(vocab), p_hat(vocab);
         spec::distribution_maker{s}(row(pr.z, 0), p);
-        spec::shift_toward_drafter(p, row(pr.q, 0), eta, 0.1f, p_hat);
+        spec::shift_toward_drafter(p, row(pr.q, 0), eta, alpha, p_hat);
         check_fits(counts, as_double(p_hat));
         const auto [stat_p, df_p] = test::chi_square(counts, as_double(p));  // p_hat != p: power
         CHECK(stat_p > test::chi_square_critical(std::max<std::size_t>(df_p, 1)));

@@ -86,9 +86,9 @@ TEST_CASE("scalar twins give the SIMD acceptance rules' verdicts, draw for draw"
   tally greedy, sampling, rapid_official, rapid_exact, one_hot;
   std::size_t n = 0;
   const auto run_case = [&](std::size_t vocab, std::size_t gamma, test::verify_regime regime, float temperature,
-                            float noise, float eta) {
+                            float noise, float eta, float alpha = 0.1f) {
     const auto c = test::make_verify_case(vocab, gamma, regime, 1000 + n++, temperature, noise);
-    const spec::acceptance_options o{.sampling = {.temperature = temperature}, .eta = eta, .alpha = 0.1f};
+    const spec::acceptance_options o{.sampling = {.temperature = temperature}, .eta = eta, .alpha = alpha};
     spec::greedy_match g_simd(o);
     test::scalar::greedy_match g_scalar(o);
     compare(g_simd, g_scalar, c.greedy, c, vocab, greedy);
@@ -110,7 +110,8 @@ TEST_CASE("scalar twins give the SIMD acceptance rules' verdicts, draw for draw"
   for (std::size_t k = 0; k < 300; ++k) {
     const auto regime = k % 5 == 0 ? test::verify_regime::all_accepted : test::verify_regime::typical;
     run_case(vocabs[k % vocabs.size()], gammas[(k / 5) % gammas.size()], regime, k % 3 == 0 ? 0.7f : 1.f,
-             noises[(k / 3) % noises.size()], k % 4 == 0 ? 0.f : 10.f);
+             noises[(k / 3) % noises.size()], k % 4 == 0 ? 0.f : 10.f,
+             k % 7 == 3 ? 0.f : 0.1f);  // alpha 0: every token plausible, the rules' full-row path
   }
   // Two full-size vocabularies (Qwen2.5's), both regimes.
   for (auto regime : {test::verify_regime::all_accepted, test::verify_regime::typical})

@@ -91,6 +91,10 @@ public:
                              "the drafted tokens); use 1");
   }
   [[nodiscard]] const sampling_options& options() const noexcept { return options_; }
+  /// True for plain temperature sampling: p has a closed form per token (spec/pointwise.hpp).
+  [[nodiscard]] bool pointwise() const noexcept {
+    return !options_.greedy() && options_.top_k == 0 && options_.top_p >= 1.f;
+  }
 
   /// p <- processed(z). z, p: (n_vocab)
   void operator()(std::span<const float> z, std::span<float> p) {

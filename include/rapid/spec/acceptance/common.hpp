@@ -8,6 +8,7 @@
 
 #include "rapid/core/error.hpp"
 #include "rapid/spec/distribution.hpp"
+#include "rapid/spec/pointwise.hpp"
 #include "rapid/spec/types.hpp"
 
 namespace rapid::spec {
@@ -16,11 +17,13 @@ struct acceptance_options {
   sampling_options sampling;  // applied to target and drafter logits alike
   float eta = 10.f;           // RAPID transfer strength (retrieval_augmented*)
   float alpha = 0.1f;         // RAPID plausibility mask: shift only where q >= alpha * max q
+  int threads = 0;            // OpenMP threads for passes over a vocabulary row (0: OpenMP's default)
 
   void validate() const {
     sampling.validate();
     if (!std::isfinite(eta) || eta < 0.f) throw invalid_argument("eta must be a finite number >= 0, got " + std::to_string(eta));
     if (!(alpha >= 0.f && alpha <= 1.f)) throw invalid_argument("alpha must be in [0, 1], got " + std::to_string(alpha));
+    if (threads < 0) throw invalid_argument("acceptance threads must be >= 0 (0: OpenMP's default), got " + std::to_string(threads));
   }
 };
 
@@ -32,6 +35,8 @@ struct rule_rows {
   std::vector<float> p_hat;  // (n_vocab) shifted target
   std::vector<float> q;      // (n_vocab) a one-hot drafter row, materialised when needed
   std::vector<float> r;      // (n_vocab) residual weights
+  plausible_set mask;        // RAPID's M at the current position
+  sparse_weights extra;      // (|M|) RAPID's shift as weights added to p
 
   void size_for(std::size_t n) {
     if (p.size() == n) return;
@@ -48,6 +53,38 @@ struct rule_rows {
     return q;
   }
 };
+
+/// Largest plausible set handled pointwise; beyond it (a flat q, alpha ~ 0) the rules write rows.
+constexpr std::size_t max_plausible = 256;
+
+/// RAPID's shift at draft row i as extra weights on p (rows.extra). False when the plausible set is
+/// too large for that: use shifted_row.
+inline bool sparse_shift(const target_row& p, const draft_block& d, std::size_t i, const acceptance_options& o,
+                         rule_rows& rows) {
+  if (d.one_hot) {
+    if (o.alpha <= 0.f) return false;  // every token is plausible
+    rows.mask.one_hot(d.tokens[i]);
+  } else if (!rows.mask.find(d.q_row(i), o.alpha, max_plausible, o.threads)) {
+    return false;
+  }
+  shifted_extra(p, [&](std::size_t j) { return d.q_at(i, static_cast<token>(j)); }, rows.mask, o.eta, rows.extra);
+  return true;
+}
+
+/// p_hat as a full row (rows.p_hat; p is written into rows.p). q: (n_vocab)
+inline std::span<const float> shifted_row(const target_row& p, std::span<const float> q, const acceptance_options& o,
+                                          rule_rows& rows) {
+  shift_toward_drafter(p.materialise(rows.p), q, o.eta, o.alpha, rows.p_hat);
+  return rows.p_hat;
+}
+
+/// RAPID's p_hat(x) at draft row i (eta > 0): pointwise, or from full rows for a large plausible set.
+inline float shifted_probability(const target_row& p, const draft_block& d, std::size_t i, const acceptance_options& o,
+                                 rule_rows& rows) {
+  const token x = d.tokens[i];
+  if (sparse_shift(p, d, i, o, rows)) return shifted_at(p, rows.extra, x);
+  return shifted_row(p, rows.q_row(d, i), o, rows)[static_cast<std::size_t>(x)];
+}
 
 /// Target logits row i of a verification block. z: (d.size() + 1, n_vocab)
 inline std::span<const float> logit_row(std::span<const float> z, std::size_t n_vocab, std::size_t i) {

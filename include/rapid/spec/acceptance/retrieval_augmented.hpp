@@ -26,21 +26,19 @@ public:
     detail::check_block(d, z, n_vocab);
     rows_.size_for(n_vocab);
     for (std::size_t i = 0; i < d.size(); ++i) {
-      make_p_(detail::logit_row(z, n_vocab, i), rows_.p);
-      const std::span<const float> q = rows_.q_row(d, i);
-      // eta = 0 keeps p itself (not a re-softmax of log p) so decisions equal speculative_sampling's.
-      std::span<const float> p_hat = rows_.p;
-      if (options_.eta != 0.f) {
-        shift_toward_drafter(rows_.p, q, options_.eta, options_.alpha, rows_.p_hat);
-        p_hat = rows_.p_hat;
-      }
+      const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, i), rows_.p, options_.threads);
       const token x = d.tokens[i];
-      if (detail::accept(p_hat[static_cast<std::size_t>(x)], q[static_cast<std::size_t>(x)], g)) continue;
-      rapid_residual(rows_.p, q, p_hat, rows_.r);
-      return {i, detail::residual_or(rows_.r, rows_.p, g)};
+      // eta = 0 keeps p itself (not a re-softmax of log p) so decisions equal speculative_sampling's.
+      const float p_hat_x =
+          options_.eta == 0.f ? p(static_cast<std::size_t>(x)) : detail::shifted_probability(p, d, i, options_, rows_);
+      if (detail::accept(p_hat_x, d.q_at(i, x), g)) continue;
+      const std::span<const float> p_row = p.materialise(rows_.p), q = rows_.q_row(d, i);
+      const std::span<const float> p_hat = options_.eta == 0.f ? p_row : detail::shifted_row(p, q, options_, rows_);
+      rapid_residual(p_row, q, p_hat, rows_.r);
+      return {i, detail::residual_or(rows_.r, p_row, g)};
     }
-    make_p_(detail::logit_row(z, n_vocab, d.size()), rows_.p);
-    return {d.size(), sample_weights(rows_.p, g)};
+    const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, d.size()), rows_.p, options_.threads);
+    return {d.size(), p.sample({}, rows_.r, g)};
   }
 
 private:

@@ -22,33 +22,25 @@ public:
   verdict verify(const draft_block& d, std::span<const float> z, std::size_t n_vocab, rng& g) {
     detail::check_block(d, z, n_vocab);
     rows_.size_for(n_vocab);
+    const bool shift = options_.eta != 0.f;
     for (std::size_t i = 0; i < d.size(); ++i) {
-      const std::span<const float> q = rows_.q_row(d, i);
-      const std::span<const float> p_hat = shifted(z, n_vocab, i, q);
+      const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, i), rows_.p, options_.threads);
       const token x = d.tokens[i];
-      if (detail::accept(p_hat[static_cast<std::size_t>(x)], q[static_cast<std::size_t>(x)], g)) continue;
+      const float p_hat_x = shift ? detail::shifted_probability(p, d, i, options_, rows_) : p(static_cast<std::size_t>(x));
+      if (detail::accept(p_hat_x, d.q_at(i, x), g)) continue;
+      const std::span<const float> q = rows_.q_row(d, i);
+      const std::span<const float> p_hat = shift ? detail::shifted_row(p, q, options_, rows_) : p.materialise(rows_.p);
       positive_difference(p_hat, q, rows_.r);
       return {i, detail::residual_or(rows_.r, p_hat, g)};
     }
-    const bool has_q = d.has_next_q && !d.one_hot;
-    const std::span<const float> bonus =
-        has_q ? shifted(z, n_vocab, d.size(), d.q_row(d.size())) : std::span<const float>(make_p(z, n_vocab, d.size()));
-    return {d.size(), sample_weights(bonus, g)};
+    // The bonus comes from p_hat against the drafter's next row (p when there is none).
+    const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, d.size()), rows_.p, options_.threads);
+    if (!shift || !d.has_next_q || d.one_hot) return {d.size(), p.sample({}, rows_.r, g)};
+    if (detail::sparse_shift(p, d, d.size(), options_, rows_)) return {d.size(), p.sample(rows_.extra, rows_.r, g)};
+    return {d.size(), sample_weights(detail::shifted_row(p, d.q_row(d.size()), options_, rows_), g)};
   }
 
 private:
-  std::span<const float> make_p(std::span<const float> z, std::size_t n_vocab, std::size_t i) {
-    make_p_(detail::logit_row(z, n_vocab, i), rows_.p);
-    return rows_.p;
-  }
-  // p_hat at row i against drafter row q (p itself when eta = 0).
-  std::span<const float> shifted(std::span<const float> z, std::size_t n_vocab, std::size_t i, std::span<const float> q) {
-    make_p(z, n_vocab, i);
-    if (options_.eta == 0.f) return rows_.p;
-    shift_toward_drafter(rows_.p, q, options_.eta, options_.alpha, rows_.p_hat);
-    return rows_.p_hat;
-  }
-
   acceptance_options options_;
   distribution_maker make_p_;
   detail::rule_rows rows_;

@@ -14,24 +14,28 @@ public:
   static constexpr bool greedy_drafts = false;
   static constexpr const char* name = "speculative_sampling";
 
-  explicit speculative_sampling(const acceptance_options& o = {}) : make_p_(o.sampling) { o.validate(); }
+  explicit speculative_sampling(const acceptance_options& o = {}) : make_p_(o.sampling), threads_(o.threads) {
+    o.validate();
+  }
 
   verdict verify(const draft_block& d, std::span<const float> z, std::size_t n_vocab, rng& g) {
     detail::check_block(d, z, n_vocab);
     rows_.size_for(n_vocab);
     for (std::size_t i = 0; i < d.size(); ++i) {
-      make_p_(detail::logit_row(z, n_vocab, i), rows_.p);
+      const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, i), rows_.p, threads_);
       const token x = d.tokens[i];
-      if (detail::accept(rows_.p[static_cast<std::size_t>(x)], d.q_at(i, x), g)) continue;
-      positive_difference(rows_.p, rows_.q_row(d, i), rows_.r);
-      return {i, detail::residual_or(rows_.r, rows_.p, g)};
+      if (detail::accept(p(static_cast<std::size_t>(x)), d.q_at(i, x), g)) continue;
+      const std::span<const float> p_row = p.materialise(rows_.p);
+      positive_difference(p_row, rows_.q_row(d, i), rows_.r);
+      return {i, detail::residual_or(rows_.r, p_row, g)};
     }
-    make_p_(detail::logit_row(z, n_vocab, d.size()), rows_.p);
-    return {d.size(), sample_weights(rows_.p, g)};
+    const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, d.size()), rows_.p, threads_);
+    return {d.size(), p.sample({}, rows_.r, g)};
   }
 
 private:
   distribution_maker make_p_;
+  int threads_;
   detail::rule_rows rows_;
 };
 
