@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <sstream>
 #include <vector>
 
 #include "model/tiny_model.hpp"
@@ -87,6 +88,52 @@ TEST_CASE("transformer: N-token forward equals N single forwards; truncate-then-
   CHECK(calls == 6);
   CHECK(max_abs_diff(last, std::span<const float>(block).subspan(39 * m.spec.vocab)) < 1e-5);
   CHECK(batched.forward(std::span(tokens).subspan(0, 2), logits_for::last_row).size() == m.spec.vocab);
+}
+
+TEST_CASE("transformer: a saved cache snapshot restores the exact state; mismatched snapshots are refused") {
+  for (auto kv : {rapid::model::kv_type::f16, rapid::model::kv_type::f32})
+    for (std::size_t n : {1u, 16u, 37u}) {  // inside one key tile, exactly one, across tiles
+      t::tiny_model m({.arch = "qwen2"});
+      const auto path = m.write("rapid_tiny_snapshot.gguf");
+      const auto tokens = some_tokens(n + 5, m.spec.vocab);
+      auto options = exact_options;
+      options.kv = kv;
+      transformer a(path, options), b(path, options);
+      a.forward(std::span(tokens).first(n));
+      a.evict(0, 0);
+      std::stringstream file;
+      a.save_cache(file);
+      b.forward(std::span(tokens).first(3));  // overwritten by the restore
+      b.restore_cache(file);
+      CHECK(b.size() == n);
+      CHECK(b.position() == a.position());
+      const auto rest = std::span(tokens).subspan(n);
+      const std::vector<float> expected = [&] { auto r = a.forward(rest); return std::vector<float>(r.begin(), r.end()); }();
+      CHECK(max_abs_diff(b.forward(rest), expected) == 0);  // bit for bit
+    }
+  t::tiny_model m({.arch = "qwen2"});
+  const auto path = m.write("rapid_tiny_snapshot.gguf");
+  transformer a(path, exact_options);
+  a.forward(some_tokens(20, m.spec.vocab));
+  std::stringstream file;
+  a.save_cache(file);
+  const std::string bytes = file.str();
+  auto small = exact_options;
+  small.n_ctx = 8;
+  transformer tiny_ctx(path, small);
+  std::stringstream f1(bytes);
+  CHECK_THROWS_AS(tiny_ctx.restore_cache(f1), rapid::capacity_error);  // 20 positions > 8
+  auto f16 = exact_options;
+  f16.kv = rapid::model::kv_type::f16;
+  transformer other_type(path, f16);
+  std::stringstream f2(bytes);
+  CHECK_THROWS_AS(other_type.restore_cache(f2), rapid::format_error);
+  std::stringstream f3(bytes.substr(0, bytes.size() / 2));
+  transformer b(path, exact_options);
+  CHECK_THROWS_AS(b.restore_cache(f3), rapid::format_error);
+  CHECK(b.size() == 0);  // a failed restore leaves an empty cache, not a half-written one
+  std::stringstream f4("not a snapshot at all, just text that is long enough to fill the header");
+  CHECK_THROWS_AS(b.restore_cache(f4), rapid::format_error);
 }
 
 TEST_CASE("transformer: bad models and bad input give clear errors") {

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <istream>
+#include <ostream>
 #include <memory>
 #include <string>
 
@@ -96,12 +98,57 @@ public:
       }
     }
   }
+  /// Writes the committed positions to `out`: a header with the shape, then per (layer, kv head)
+  /// the key tiles holding them and their values. Loaded back by load() (prefill snapshots).
+  void save(std::ostream& out) const {
+    const std::uint64_t header[6] = {snapshot_magic, n_layers_, n_heads_, head_dim_, static_cast<std::uint64_t>(type_), size_};
+    out.write(reinterpret_cast<const char*>(header), sizeof header);
+    for (std::size_t l = 0; l < n_layers_; ++l)
+      for (std::size_t h = 0; h < n_heads_; ++h) {
+        out.write(reinterpret_cast<const char*>(slab(k_.get(), l, h)), static_cast<std::streamsize>(key_bytes(size_)));
+        out.write(reinterpret_cast<const char*>(slab(v_.get(), l, h)), static_cast<std::streamsize>(size_ * head_dim_ * elem_bytes_));
+      }
+    if (!out) throw io_error("kv_cache::save: write failed (disk full?)");
+  }
+
+  /// Replaces the cache's contents with a snapshot from save(), which must have this cache's
+  /// shape and type and fit its capacity.
+  void load(std::istream& in) {
+    std::uint64_t header[6] = {};
+    in.read(reinterpret_cast<char*>(header), sizeof header);
+    if (!in || header[0] != snapshot_magic) throw format_error("not a rapid KV cache snapshot (bad header)");
+    if (header[1] != n_layers_ || header[2] != n_heads_ || header[3] != head_dim_ || header[4] != static_cast<std::uint64_t>(type_))
+      throw format_error("KV snapshot shape (" + std::to_string(header[1]) + " layers, " + std::to_string(header[2]) +
+                         " kv heads, head_dim " + std::to_string(header[3]) + ", type " + std::to_string(header[4]) +
+                         ") does not match this cache (" + std::to_string(n_layers_) + ", " + std::to_string(n_heads_) + ", " +
+                         std::to_string(head_dim_) + ", " + std::to_string(static_cast<int>(type_)) + "): another model or --kv type");
+    const std::size_t n = header[5];
+    if (n > capacity_)
+      throw capacity_error("KV snapshot holds " + std::to_string(n) + " positions, more than this cache's capacity " +
+                           std::to_string(capacity_));
+    for (std::size_t l = 0; l < n_layers_; ++l)
+      for (std::size_t h = 0; h < n_heads_; ++h) {
+        in.read(reinterpret_cast<char*>(slab(k_.get(), l, h)), static_cast<std::streamsize>(key_bytes(n)));
+        in.read(reinterpret_cast<char*>(slab(v_.get(), l, h)), static_cast<std::streamsize>(n * head_dim_ * elem_bytes_));
+      }
+    if (!in) {
+      size_ = 0;
+      throw format_error("KV snapshot is truncated");
+    }
+    size_ = n;
+  }
+
   /// A (layer, kv head) slab: keys in key tiles (ops::key_offset), values (capacity, head_dim),
   /// of type(). Positions < size() are valid.
   [[nodiscard]] const std::byte* keys(std::size_t layer, std::size_t head) const noexcept { return slab(k_.get(), layer, head); }
   [[nodiscard]] const std::byte* values(std::size_t layer, std::size_t head) const noexcept { return slab(v_.get(), layer, head); }
 
 private:
+  static constexpr std::uint64_t snapshot_magic = 0x3176'4b44'4950'4152ull;  // "RAPIDKv1"
+  /// Bytes of the key tiles holding positions [0, n).
+  [[nodiscard]] std::size_t key_bytes(std::size_t n) const noexcept {
+    return (n + ops::key_tile - 1) / ops::key_tile * ops::key_tile * head_dim_ * elem_bytes_;
+  }
   [[nodiscard]] std::byte* slab(std::byte* base, std::size_t layer, std::size_t head) const noexcept {
     return base + (layer * n_heads_ + head) * slab_bytes_;
   }

@@ -8,7 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <memory>
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
@@ -93,6 +95,20 @@ public:
   /// Rolls the cache back to its first n positions.
   void truncate(std::size_t n) { kv_.truncate(n); }
   void reset() noexcept { kv_.clear(); evicted_ = 0; }
+  /// Saves the cache (and the count of evicted positions) to a snapshot stream; restore_cache()
+  /// reads it back into a transformer of the same model, so a long prefill is done once.
+  void save_cache(std::ostream& out) const {
+    const std::uint64_t evicted = evicted_;
+    out.write(reinterpret_cast<const char*>(&evicted), sizeof evicted);
+    kv_.save(out);
+  }
+  void restore_cache(std::istream& in) {
+    std::uint64_t evicted = 0;
+    in.read(reinterpret_cast<char*>(&evicted), sizeof evicted);
+    if (!in) throw format_error("KV snapshot is empty or truncated");
+    kv_.load(in);
+    evicted_ = evicted;
+  }
   /// Drops cache positions [first, first + count) (StreamingLLM window); later tokens keep
   /// their true positions, so RoPE distances stay exact.
   void evict(std::size_t first, std::size_t count) {
