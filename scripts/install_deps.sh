@@ -7,6 +7,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev         # safetensors header JSON, command-line parsing
   doctest-dev libbenchmark-dev            # tests and benchmarks
   python3 python3-venv python3-pip        # fetch script and test oracles (gguf-py, numpy) in a venv
+  python3-matplotlib                      # scripts/plot_results.py (PNG plots of eval results)
   bible-kjv                               # public-domain long text for corpora
 )
 missing=()

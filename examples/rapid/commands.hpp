@@ -30,4 +30,6 @@ void add_detokenize(CLI::App& app);
 void add_run(CLI::App& app);
 void add_compare(CLI::App& app);
 void add_demo(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_report(CLI::App& app);
 } // namespace rapid::cli

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   rapid::cli::add_run(app);
   rapid::cli::add_compare(app);
   rapid::cli::add_demo(app);
+  rapid::cli::add_eval(app);
+  rapid::cli::add_report(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

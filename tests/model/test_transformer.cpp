@@ -220,7 +220,7 @@ TEST_CASE("kv_cache: erase keeps the other positions, tile-aligned or not (keys 
         }
       c.commit(positions.size());
     };
-    for (const auto [first, count] : {std::pair<std::size_t, std::size_t>{16, 32}, {4, 20}, {0, 3}, {50, 20}, {65, 1}}) {
+    for (const auto& [first, count] : {std::pair<std::size_t, std::size_t>{16, 32}, {4, 20}, {0, 3}, {50, 20}, {65, 1}}) {
       kv_cache erased(layers, heads, hd, 80, type), direct(layers, heads, hd, 80, type);
       std::vector<std::size_t> all(n), kept;
       for (std::size_t p = 0; p < n; ++p) {

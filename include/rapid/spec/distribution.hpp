@@ -33,7 +33,7 @@ inline float max_of(std::span<const float> x) noexcept {
     acc.store_aligned(tmp.data());
     for (float v : tmp) m = std::max(m, v);
   }
-  for (; i < x.size(); ++i) m = std::max(m, x[i]);
+  for (const float v : x.subspan(i)) m = std::max(m, v);  // the tail
   return m;
 }
 

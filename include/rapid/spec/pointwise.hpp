@@ -19,8 +19,11 @@
 
 #include <xsimd/xsimd.hpp>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "rapid/core/rng.hpp"
-#include "rapid/ops/detail/parallel_rows.hpp"
 #include "rapid/spec/distribution.hpp"
 #include "rapid/spec/types.hpp"
 
@@ -32,16 +35,10 @@ namespace detail {
 constexpr std::size_t chunk = 2048;
 
 /// exp(x) for one value through the same vector code as the row passes, so a pointwise p_j is
-/// bit-identical to the materialised row's entry.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12 on xsimd's AVX-512 exp: a false positive
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-inline float exp1(float x) noexcept { return xsimd::exp(fbatch(x)).get(0); }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+/// bit-identical to the materialised row's entry. [[gnu::flatten]] here and on the row passes
+/// inlines xsimd's exp everywhere: an out-of-line copy trips a GCC 12 -Wuninitialized false
+/// positive inside the AVX-512 intrinsics.
+[[gnu::flatten]] inline float exp1(float x) noexcept { return xsimd::exp(fbatch(x)).get(0); }
 } // namespace detail
 
 /// Rows are cut into at most max_segments segments of whole chunks, fixed by the row length (not
@@ -58,12 +55,22 @@ struct row_segments {
   [[nodiscard]] std::size_t begin(std::size_t k) const noexcept { return k * size; }
   [[nodiscard]] std::size_t end(std::size_t k, std::size_t n) const noexcept { return std::min(n, (k + 1) * size); }
 
-  /// f(k) for every segment k, on up to `threads` OpenMP threads (0: OpenMP's default).
+  /// f(k) for every segment k, on up to `threads` OpenMP threads (0: OpenMP's default). Static
+  /// schedule: consecutive passes over one row give a segment to the same thread, whose cache
+  /// still holds it.
   template <class F>
   void run(int threads, F&& f) const {
-    ops::detail::parallel_rows(count, threads, 1, [&](std::size_t k0, std::size_t k1) {
-      for (std::size_t k = k0; k < k1; ++k) f(k);
-    });
+#ifdef _OPENMP
+    const int nt = std::min<int>(threads > 0 ? threads : omp_get_max_threads(), static_cast<int>(count));
+    if (nt > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+      for (std::ptrdiff_t k = 0; k < static_cast<std::ptrdiff_t>(count); ++k) f(static_cast<std::size_t>(k));
+      return;
+    }
+#else
+    (void)threads;
+#endif
+    for (std::size_t k = 0; k < count; ++k) f(k);
   }
 };
 
@@ -80,31 +87,31 @@ struct softmax_normaliser {
   /// One read pass over z, split over threads. z: (n), n > 0
   static softmax_normaliser of(std::span<const float> z, float inv_t, int threads = 0) {
     const row_segments seg(z.size());
-    std::array<std::pair<float, double>, row_segments::max_segments> part;  // (segments) (shift, sum)
+    partials part;
     seg.run(threads, [&](std::size_t k) { part[k] = segment(z.subspan(seg.begin(k), seg.end(k, z.size()) - seg.begin(k)), inv_t); });
+    return merge(part, seg.count, inv_t);
+  }
+
+  /// Per segment: (max * inv_t, sum of exp(z * inv_t - that)).
+  using partials = std::array<std::pair<float, double>, row_segments::max_segments>;
+
+  /// The normaliser from the segments' partial results, merged in segment order.
+  static softmax_normaliser merge(const partials& part, std::size_t count, float inv_t) noexcept {
     softmax_normaliser n{inv_t, -std::numeric_limits<float>::infinity(), 0.f, {}};
-    for (std::size_t k = 0; k < seg.count; ++k) n.shift = std::max(n.shift, part[k].first);
+    for (std::size_t k = 0; k < count; ++k) n.shift = std::max(n.shift, part[k].first);
     double total = 0;
-    for (std::size_t k = 0; k < seg.count; ++k) total += (n.mass[k] = part[k].second * std::exp(double(part[k].first) - n.shift));
+    for (std::size_t k = 0; k < count; ++k) total += (n.mass[k] = part[k].second * std::exp(double(part[k].first) - n.shift));
     n.inv_sum = static_cast<float>(1.0 / total);
-    for (std::size_t k = 0; k < seg.count; ++k) n.mass[k] /= total;
+    for (std::size_t k = 0; k < count; ++k) n.mass[k] /= total;
     return n;
   }
 
-  /// out <- the whole row. z, out: (n)
-  void write(std::span<const float> z, std::span<float> out) const noexcept {
-    using detail::fbatch, detail::lanes;
-    const fbatch kb(inv_t), mb(shift), sb(inv_sum);
-    std::size_t i = 0;
-    for (; i + lanes <= z.size(); i += lanes)
-      (xsimd::exp(fbatch::load_unaligned(z.data() + i) * kb - mb) * sb).store_unaligned(out.data() + i);
-    for (; i < z.size(); ++i) out[i] = (*this)(z[i]);
-  }
-
-private:
-  /// (max * inv_t, sum of exp(z * inv_t - that)) over one segment: chunk maxima rescale the running
-  /// sums (an online softmax per chunk), so the segment is read from memory once.
-  static std::pair<float, double> segment(std::span<const float> z, float inv_t) noexcept {
+  /// One segment's partial result: chunk maxima rescale the running sums (an online softmax per
+  /// chunk), so the segment is read from memory once. The exp pass is compute-bound, so it also
+  /// prefetches the next chunk and, when given, the same range of `companion` (a row the caller
+  /// reads next, e.g. the drafter's q). z: (n); companion: (n) or null
+  [[gnu::flatten]] static std::pair<float, double> segment(std::span<const float> z, float inv_t,
+                                                           const float* companion = nullptr) noexcept {
     using detail::fbatch, detail::lanes;
     const fbatch kb(inv_t);
     float shift = -std::numeric_limits<float>::infinity();
@@ -120,17 +127,28 @@ private:
         shift = m;
       }
       const fbatch mb(shift);
-      // The exp pass is compute-bound: fetch the next chunk meanwhile, one cache line per batch.
       const std::size_t next = std::min(z.size() - 1, c + detail::chunk);
       std::size_t i = 0;
-      for (; i + lanes <= part.size(); i += lanes) {
+      for (; i + lanes <= part.size(); i += lanes) {  // one cache line per batch
         __builtin_prefetch(z.data() + std::min(z.size() - 1, next + i));
+        if (companion) __builtin_prefetch(companion + c + i);
         acc += xsimd::exp(fbatch::load_unaligned(part.data() + i) * kb - mb);
       }
       for (; i < part.size(); ++i) tail += detail::exp1(part[i] * inv_t - shift);
     }
     return {shift, static_cast<double>(xsimd::hadd(acc)) + tail};
   }
+
+  /// out <- the whole row. z, out: (n)
+  [[gnu::flatten]] void write(std::span<const float> z, std::span<float> out) const noexcept {
+    using detail::fbatch, detail::lanes;
+    const fbatch kb(inv_t), mb(shift), sb(inv_sum);
+    std::size_t i = 0;
+    for (; i + lanes <= z.size(); i += lanes)
+      (xsimd::exp(fbatch::load_unaligned(z.data() + i) * kb - mb) * sb).store_unaligned(out.data() + i);
+    for (; i < z.size(); ++i) out[i] = (*this)(z[i]);
+  }
+
 };
 
 /// Extra weight on a few tokens: (token index, weight added to p_j), sorted by index.
@@ -139,7 +157,7 @@ using sparse_weights = std::vector<std::pair<std::uint32_t, double>>;
 /// Inverse-CDF draw from w_j = softmax(z * inv_t)_j + extra_j without writing the row: one
 /// uniform from g; segments and then batches are skipped by their sums, the crossing batch is
 /// walked. Matches sample_weights on the materialised weights up to float rounding at CDF boundaries.
-[[nodiscard]] inline token sample_softmax(std::span<const float> z, const softmax_normaliser& n,
+[[nodiscard, gnu::flatten]] inline token sample_softmax(std::span<const float> z, const softmax_normaliser& n,
                                           const sparse_weights& extra, rng& g) {
   using detail::fbatch, detail::lanes;
   double total = 1.0;
@@ -239,9 +257,18 @@ struct plausible_set {
   /// tokens qualify (a flat q, or alpha = 0): use full rows then.
   bool find(std::span<const float> q, float alpha, std::size_t limit, int threads = 0) {
     const row_segments seg(q.size());
-    std::array<float, row_segments::max_segments> seg_max;   // (segments)
-    std::array<bool, row_segments::max_segments> overflow{};  // (segments) more than `limit` members
+    maxima seg_max;
     seg.run(threads, [&](std::size_t k) { seg_max[k] = detail::max_of(q.subspan(seg.begin(k), seg.end(k, q.size()) - seg.begin(k))); });
+    return find_from_maxima(q, seg_max, alpha, limit, threads);
+  }
+
+  /// Per segment (row_segments of q): the largest q.
+  using maxima = std::array<float, row_segments::max_segments>;
+
+  /// find()'s second pass, given the segment maxima of q.
+  bool find_from_maxima(std::span<const float> q, const maxima& seg_max, float alpha, std::size_t limit, int threads = 0) {
+    const row_segments seg(q.size());
+    std::array<bool, row_segments::max_segments> overflow{};  // (segments) more than `limit` members
     cut = alpha * *std::max_element(seg_max.begin(), seg_max.begin() + static_cast<std::ptrdiff_t>(seg.count));
     seg.run(threads, [&](std::size_t k) { overflow[k] = !members(q, seg.begin(k), seg.end(k, q.size()), cut, limit, parts_[k]); });
     index.clear();
@@ -279,6 +306,24 @@ private:
 
   std::array<std::vector<std::uint32_t>, row_segments::max_segments> parts_;  // (segments) members per segment
 };
+
+/// RAPID's two row passes at one position fused: per segment, the target's softmax partial over
+/// z (compute-bound exps) while q's segment is prefetched, then q's segment max from cache; then
+/// M. Returns p as a target_row; `found` is false when M is too large for the pointwise path.
+/// z, q: (n_vocab)
+inline target_row normalise_with_plausible(std::span<const float> z, float inv_t, std::span<const float> q, float alpha,
+                                           std::size_t limit, int threads, plausible_set& m, bool& found) {
+  const row_segments seg(z.size());
+  softmax_normaliser::partials part;
+  plausible_set::maxima q_max;
+  seg.run(threads, [&](std::size_t k) {
+    const std::size_t b = seg.begin(k), e = seg.end(k, z.size());
+    part[k] = softmax_normaliser::segment(z.subspan(b, e - b), inv_t, q.data() + b);
+    q_max[k] = detail::max_of(q.subspan(b, e - b));
+  });
+  found = m.find_from_maxima(q, q_max, alpha, limit, threads);
+  return {z, softmax_normaliser::merge(part, seg.count, inv_t)};
+}
 
 /// RAPID's shift exp(eta (q_j - p_j)) over M, as extra weights p_j (exp(...) - 1) with their total
 /// in `sum` (so that 1 + sum normalises p_hat). q: the drafter's probability of a token.

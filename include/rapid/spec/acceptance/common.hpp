@@ -57,18 +57,27 @@ struct rule_rows {
 /// Largest plausible set handled pointwise; beyond it (a flat q, alpha ~ 0) the rules write rows.
 constexpr std::size_t max_plausible = 256;
 
-/// RAPID's shift at draft row i as extra weights on p (rows.extra). False when the plausible set is
-/// too large for that: use shifted_row.
-inline bool sparse_shift(const target_row& p, const draft_block& d, std::size_t i, const acceptance_options& o,
-                         rule_rows& rows) {
-  if (d.one_hot) {
-    if (o.alpha <= 0.f) return false;  // every token is plausible
-    rows.mask.one_hot(d.tokens[i]);
-  } else if (!rows.mask.find(d.q_row(i), o.alpha, max_plausible, o.threads)) {
-    return false;
+/// p at draft row i and RAPID's shift there as extra weights on p (rows.extra), with `sparse`
+/// false when the plausible set is too large for that (then use shifted_row). Plain temperature
+/// with a full q row takes the fused pass over z and q. z_row: (n_vocab)
+inline target_row rapid_row(distribution_maker& make_p, std::span<const float> z_row, const draft_block& d, std::size_t i,
+                            const acceptance_options& o, rule_rows& rows, bool& sparse) {
+  const auto q_at = [&](std::size_t j) { return d.q_at(i, static_cast<token>(j)); };
+  if (make_p.pointwise() && !d.one_hot) {
+    const target_row p = normalise_with_plausible(z_row, 1.f / make_p.options().temperature, d.q_row(i), o.alpha,
+                                                  max_plausible, o.threads, rows.mask, sparse);
+    if (sparse) shifted_extra(p, q_at, rows.mask, o.eta, rows.extra);
+    return p;
   }
-  shifted_extra(p, [&](std::size_t j) { return d.q_at(i, static_cast<token>(j)); }, rows.mask, o.eta, rows.extra);
-  return true;
+  const target_row p = target_distribution(make_p, z_row, rows.p, o.threads);
+  if (d.one_hot) {
+    sparse = o.alpha > 0.f;  // alpha = 0: every token is plausible
+    if (sparse) rows.mask.one_hot(d.tokens[i]);
+  } else {
+    sparse = rows.mask.find(d.q_row(i), o.alpha, max_plausible, o.threads);
+  }
+  if (sparse) shifted_extra(p, q_at, rows.mask, o.eta, rows.extra);
+  return p;
 }
 
 /// p_hat as a full row (rows.p_hat; p is written into rows.p). q: (n_vocab)
@@ -78,11 +87,11 @@ inline std::span<const float> shifted_row(const target_row& p, std::span<const f
   return rows.p_hat;
 }
 
-/// RAPID's p_hat(x) at draft row i (eta > 0): pointwise, or from full rows for a large plausible set.
-inline float shifted_probability(const target_row& p, const draft_block& d, std::size_t i, const acceptance_options& o,
-                                 rule_rows& rows) {
+/// p_hat(x) for the draft at row i after rapid_row.
+inline float shifted_probability(const target_row& p, bool sparse, const draft_block& d, std::size_t i,
+                                 const acceptance_options& o, rule_rows& rows) {
   const token x = d.tokens[i];
-  if (sparse_shift(p, d, i, o, rows)) return shifted_at(p, rows.extra, x);
+  if (sparse) return shifted_at(p, rows.extra, x);
   return shifted_row(p, rows.q_row(d, i), o, rows)[static_cast<std::size_t>(x)];
 }
 

@@ -26,11 +26,14 @@ public:
     detail::check_block(d, z, n_vocab);
     rows_.size_for(n_vocab);
     for (std::size_t i = 0; i < d.size(); ++i) {
-      const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, i), rows_.p, options_.threads);
+      const std::span<const float> z_i = detail::logit_row(z, n_vocab, i);
       const token x = d.tokens[i];
       // eta = 0 keeps p itself (not a re-softmax of log p) so decisions equal speculative_sampling's.
-      const float p_hat_x =
-          options_.eta == 0.f ? p(static_cast<std::size_t>(x)) : detail::shifted_probability(p, d, i, options_, rows_);
+      bool sparse = false;
+      const target_row p = options_.eta == 0.f ? target_distribution(make_p_, z_i, rows_.p, options_.threads)
+                                               : detail::rapid_row(make_p_, z_i, d, i, options_, rows_, sparse);
+      const float p_hat_x = options_.eta == 0.f ? p(static_cast<std::size_t>(x))
+                                                : detail::shifted_probability(p, sparse, d, i, options_, rows_);
       if (detail::accept(p_hat_x, d.q_at(i, x), g)) continue;
       const std::span<const float> p_row = p.materialise(rows_.p), q = rows_.q_row(d, i);
       const std::span<const float> p_hat = options_.eta == 0.f ? p_row : detail::shifted_row(p, q, options_, rows_);

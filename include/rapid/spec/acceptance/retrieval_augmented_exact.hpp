@@ -24,9 +24,12 @@ public:
     rows_.size_for(n_vocab);
     const bool shift = options_.eta != 0.f;
     for (std::size_t i = 0; i < d.size(); ++i) {
-      const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, i), rows_.p, options_.threads);
+      const std::span<const float> z_i = detail::logit_row(z, n_vocab, i);
       const token x = d.tokens[i];
-      const float p_hat_x = shift ? detail::shifted_probability(p, d, i, options_, rows_) : p(static_cast<std::size_t>(x));
+      bool sparse = false;
+      const target_row p = shift ? detail::rapid_row(make_p_, z_i, d, i, options_, rows_, sparse)
+                                 : target_distribution(make_p_, z_i, rows_.p, options_.threads);
+      const float p_hat_x = shift ? detail::shifted_probability(p, sparse, d, i, options_, rows_) : p(static_cast<std::size_t>(x));
       if (detail::accept(p_hat_x, d.q_at(i, x), g)) continue;
       const std::span<const float> q = rows_.q_row(d, i);
       const std::span<const float> p_hat = shift ? detail::shifted_row(p, q, options_, rows_) : p.materialise(rows_.p);
@@ -34,9 +37,12 @@ public:
       return {i, detail::residual_or(rows_.r, p_hat, g)};
     }
     // The bonus comes from p_hat against the drafter's next row (p when there is none).
-    const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, d.size()), rows_.p, options_.threads);
-    if (!shift || !d.has_next_q || d.one_hot) return {d.size(), p.sample({}, rows_.r, g)};
-    if (detail::sparse_shift(p, d, d.size(), options_, rows_)) return {d.size(), p.sample(rows_.extra, rows_.r, g)};
+    const std::span<const float> z_last = detail::logit_row(z, n_vocab, d.size());
+    if (!shift || !d.has_next_q || d.one_hot)
+      return {d.size(), target_distribution(make_p_, z_last, rows_.p, options_.threads).sample({}, rows_.r, g)};
+    bool sparse = false;
+    const target_row p = detail::rapid_row(make_p_, z_last, d, d.size(), options_, rows_, sparse);
+    if (sparse) return {d.size(), p.sample(rows_.extra, rows_.r, g)};
     return {d.size(), sample_weights(detail::shifted_row(p, d.q_row(d.size()), options_, rows_), g)};
   }
 

@@ -1,0 +1,176 @@
+#pragma once
+// One long-context request shared by `rapid run`, `rapid compare` and `rapid eval`: the loaded
+// models, the prompts, the prefilled long-context target, and running one method on them (the
+// target's prefill is rolled back to, never redone).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "progress.hpp"
+#include "rapid/model/encoder.hpp"
+#include "rapid/qa.hpp"
+#include "rapid/retrieval/bm25.hpp"
+#include "rapid/retrieval/dense.hpp"
+#include "rapid/retrieval/hybrid.hpp"
+#include "rapid/spec/methods.hpp"
+#include "run_command.hpp"
+
+namespace rapid::cli {
+
+using spec::token;
+using json = nlohmann::ordered_json;
+
+inline const std::vector<std::string> method_names = {"lc", "rag", "sd", "rapid", "rapid-exact", "magicdec", "naive-sd", "lookup"};
+
+struct method_result {
+  std::string method;
+  std::vector<token> tokens;
+  std::string answer;
+  spec::decode_stats stats;
+  double prefill_s = 0;  // this method's own prefill (target share counted once, in the header)
+};
+
+/// Everything shared by the methods of one request.
+struct session {
+  run_args a;  // a copy: a sweep changes eta, gamma or the budget between methods
+  std::shared_ptr<const model::model> target_model, drafter_model;
+  model::tokenizer tok;
+  qa::prompts prompts;
+  std::unique_ptr<spec::long_context_target> target;
+  double load_s = 0, retrieval_s = 0, target_prefill_s = 0;
+  std::size_t ctx = 0;
+};
+
+/// The decoder's options from the command line (stop tokens come from the tokenizer later).
+inline spec::decoder_options decoder_options(const run_args& a) {
+  spec::decoder_options o;
+  o.gamma = a.gamma;
+  o.acceptance = {.sampling = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p},
+                  .eta = a.eta,
+                  .alpha = a.alpha,
+                  .threads = a.threads};
+  o.seed = a.seed;
+  o.max_new_tokens = a.max_new_tokens;
+  o.draft_confidence_stop = a.confidence_stop;
+  return o;
+}
+
+template <class Method>
+method_result decode(session& s, const std::string& name, typename Method::drafter_type& drafter,
+                     typename Method::target_type& target, bool stream) {
+  auto options = decoder_options(s.a);
+  options.stop_tokens = s.tok.end_of_generation_tokens();
+  Method dec(target, drafter, options);
+  progress_bar draft_bar("prefill drafter", s.a.quiet || s.a.json);
+  spec::prompts in{.full = s.prompts.full, .retrieved = s.prompts.retrieved,
+                   .target_cached = 0};
+  if constexpr (std::is_same_v<typename Method::target_type, spec::long_context_target>)
+    in.target_cached = s.prompts.full.size() - 1;  // prefilled once in execute()
+  progress_bar rag_bar("prefill RAG target", s.a.quiet || s.a.json);
+  in.target_progress = [&](std::size_t d, std::size_t t) { rag_bar.update(d, t); };
+  in.drafter_progress = [&](std::size_t d, std::size_t t) { draft_bar.update(d, t); };
+  model::stream_decoder text(s.tok, {.skip_special = true});
+  std::string answer;
+  auto on_token = [&](token t) {
+    if (s.tok.is_end_of_generation(t)) return true;
+    const std::string piece = text.push(t);
+    answer += piece;
+    if (stream) {
+      std::fputs(piece.c_str(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  };
+  auto out = dec.generate(in, on_token);
+  answer += text.finish();
+  if (stream) std::fputs("\n", stdout);
+  return {name, std::move(out.tokens), std::move(answer), out.stats, out.stats.target_prefill_s + out.stats.drafter_prefill_s};
+}
+
+inline method_result run_method(session& s, const std::string& m, bool stream) {
+  using namespace spec;
+  const auto& a = s.a;
+  const model::transformer_options drafter_ctx{.n_ctx = std::min(s.drafter_model->config().n_ctx_train,
+                                                                  s.prompts.retrieved.size() + a.max_new_tokens + a.gamma + 8),
+                                               .kv = a.kv_type(), .threads = a.threads};
+  no_drafter none(s.target->vocab_size());
+  if (m == "lc") return decode<methods::lc>(s, m, none, *s.target, stream);
+  if (m == "rag") {
+    rag_target t(s.target_model, {.n_ctx = std::min(s.target_model->config().n_ctx_train,
+                                                      s.prompts.retrieved.size() + a.max_new_tokens + 8),
+                                  .kv = a.kv_type(), .threads = a.threads});
+    return decode<methods::rag>(s, m, none, t, stream);
+  }
+  if (m == "sd" || m == "rapid" || m == "rapid-exact") {
+    rag_drafter d(s.drafter_model, drafter_ctx);
+    if (m == "sd") return decode<methods::sd>(s, m, d, *s.target, stream);
+    if (m == "rapid") return decode<methods::rapid>(s, m, d, *s.target, stream);
+    return decode<methods::rapid_exact>(s, m, d, *s.target, stream);
+  }
+  if (m == "magicdec") {
+    // Self-speculation: the target's weights with a StreamingLLM cache of sink + window.
+    const std::size_t chunk = 512;
+    streaming_drafter d(s.target_model, {.n_ctx = a.sink + a.window + std::max(chunk, a.gamma + 2), .kv = a.kv_type(), .threads = a.threads},
+                        {.sink = a.sink, .window = a.window}, chunk);
+    return decode<methods::magicdec>(s, m, d, *s.target, stream);
+  }
+  if (m == "naive-sd") {
+    model_drafter d(s.drafter_model, {.n_ctx = s.ctx, .kv = a.kv_type(), .threads = a.threads});
+    return decode<methods::naive_sd>(s, m, d, *s.target, stream);
+  }
+  if (m == "lookup") {
+    prompt_lookup d(s.target->vocab_size());
+    return decode<methods::lookup>(s, m, d, *s.target, stream);
+  }
+  throw invalid_argument("unknown method '" + m + "' (choose from lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup)");
+}
+
+template <class F>
+void with_retriever(const run_args& a, F&& f) {
+  auto encoder = [&] {
+    return std::make_shared<const model::bert_encoder>(
+        model::bert_encoder::from_directory(a.encoder.empty() ? default_encoder_dir() : a.encoder));
+  };
+  if (a.retriever == "bm25") {
+    retrieval::bm25 r;
+    f(r);
+  } else if (a.retriever == "dense") {
+    retrieval::dense r(encoder(), {.threshold = a.threshold});
+    f(r);
+  } else if (a.retriever == "hybrid") {
+    retrieval::hybrid r(encoder(), {.dense = {.threshold = a.threshold}});
+    f(r);
+  } else {
+    throw invalid_argument("unknown retriever '" + a.retriever + "' (choose bm25, dense or hybrid)");
+  }
+}
+
+/// Refuses options no method can run with, naming the option.
+inline void validate_run(const run_args& a, const std::vector<std::string>& methods) {
+  if (!std::isfinite(a.eta) || a.eta < 0) throw invalid_argument("--eta must be a finite number >= 0");
+  if (!(a.alpha >= 0 && a.alpha <= 1)) throw invalid_argument("--alpha must be in [0, 1]");
+  if (a.max_new_tokens == 0) throw invalid_argument("--max-new-tokens must be positive");
+  if (a.truncate != "none" && a.truncate != "middle") throw invalid_argument("--truncate must be none or middle");
+  for (const auto& m : methods)
+    if (std::find(method_names.begin(), method_names.end(), m) == method_names.end())
+      throw invalid_argument("unknown method '" + m + "' (choose from lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup)");
+  decoder_options(a).validate();
+}
+
+inline json stats_json(const spec::decode_stats& s) {
+  return {{"target_prompt_tokens", s.target_prompt_tokens}, {"drafter_prompt_tokens", s.drafter_prompt_tokens},
+          {"emitted", s.emitted}, {"steps", s.steps}, {"drafted", s.drafted}, {"accepted", s.accepted},
+          {"acceptance_rate", s.acceptance_rate()}, {"tau", s.tau()}, {"decode_tokens_per_second", s.decode_tokens_per_second()},
+          {"accepted_at", s.accepted_at}, {"offered_at", s.offered_at}, {"accepted_length_histogram", s.accepted_hist},
+          {"seconds", {{"target_prefill", s.target_prefill_s}, {"drafter_prefill", s.drafter_prefill_s}, {"draft", s.draft_s},
+                       {"verify", s.verify_s}, {"accept", s.accept_s}, {"sync", s.sync_s}, {"decode", s.decode_seconds()}}}};
+}
+
+} // namespace rapid::cli
