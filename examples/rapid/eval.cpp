@@ -71,13 +71,16 @@ struct config {
   float eta = 0;
   std::size_t gamma = 0, budget = 0;
 
+  /// The drafter as keys and records name it: "self" or the model's file name (not its path, so
+  /// that results from machines with other model directories merge).
+  [[nodiscard]] std::string drafter_name() const { return drafter == "self" ? drafter : fs::path(drafter).filename().string(); }
   [[nodiscard]] bool uses_eta() const { return method == "rapid" || method == "rapid-exact"; }
   [[nodiscard]] bool uses_drafter_model() const { return uses_eta() || method == "sd" || method == "naive-sd"; }
   [[nodiscard]] bool drafts() const { return method != "lc" && method != "rag"; }
   [[nodiscard]] bool uses_budget() const { return method == "rag" || method == "sd" || uses_eta(); }
   [[nodiscard]] std::string name() const {
     std::string s = method;
-    if (!drafter.empty()) s += "|drafter=" + drafter;
+    if (!drafter.empty()) s += "|drafter=" + drafter_name();
     if (uses_eta()) s += "|eta=" + json(eta).dump();
     if (drafts()) s += "|gamma=" + std::to_string(gamma);
     if (uses_budget()) s += "|budget=" + std::to_string(budget);
@@ -251,7 +254,7 @@ json record(const eval::task_instance& t, const config& c, const run_args& a, co
   j["key"] = t.id + "|" + c.name();
   j["task"] = {{"id", t.id}, {"kind", std::string(eval::name_of(t.spec.kind))}, {"ctx_tokens", t.spec.tokens},
                {"depth", t.depth}, {"seed", t.spec.seed}, {"index", t.spec.index}, {"measured_tokens", t.n_tokens}};
-  j["config"] = {{"method", c.method}, {"target", target_name}, {"drafter", c.drafter}, {"rule", rules.at(c.method)},
+  j["config"] = {{"method", c.method}, {"target", target_name}, {"drafter", c.drafter.empty() ? std::string() : c.drafter_name()}, {"rule", rules.at(c.method)},
                  {"eta", c.eta}, {"gamma", c.gamma}, {"temperature", a.temperature}, {"top_k", a.top_k}, {"top_p", a.top_p},
                  {"alpha", a.alpha}, {"rag_budget", c.budget}, {"retriever", a.retriever}, {"seed", a.seed},
                  {"max_new_tokens", a.max_new_tokens}, {"threads", a.threads}};
