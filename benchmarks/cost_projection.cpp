@@ -15,7 +15,12 @@
 #include <string>
 #include <vector>
 
+#include <fstream>
+#include <map>
+#include <tuple>
+
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "rapid/eval/cost_model.hpp"
 
@@ -159,6 +164,75 @@ forward_errors forward_check(const machine& m1, const machine& m2) {
   return out;
 }
 
+// ---- `rapid eval` results -----------------------------------------------------------------------
+
+/// Per (method configuration, context length) of a `rapid eval` file with the 1.5B target: mean
+/// measured tau and speedup against the model's prediction from that tau and the mean prompt
+/// sizes. Drafters: the 0.5B file, "self" (the target) or none (lookup; MagicDec's streaming
+/// cache counts as a self drafter of --window + --sink positions).
+void results_check(const std::string& path, const machine& m2, double magicdec_cache) {
+  std::ifstream in(path);
+  if (!in) throw rapid::io_error("cannot open the results file", {path, {}, {}});
+  struct group {
+    double tau = 0, speedup = 0, target_ctx = 0, drafter_ctx = 0, emitted = 0, drafted = 0, steps = 0;
+    int n = 0;
+  };
+  std::map<std::tuple<std::string, std::size_t>, group> groups;
+  std::map<std::tuple<std::string, std::size_t>, std::string> kinds;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line);
+    const auto& c = j.at("config");
+    const std::string method = c.at("method");
+    if (method == "lc" || j.at("speedup").is_null()) continue;
+    const std::string key = j.at("key").get<std::string>().substr(j.at("key").get<std::string>().find('|') + 1);
+    auto& g = groups[{key, j.at("task").at("ctx_tokens").get<std::size_t>()}];
+    const auto& st = j.at("stats");
+    g.tau += st.at("tau").get<double>(), g.speedup += j.at("speedup").get<double>();
+    g.target_ctx += st.at("target_prompt_tokens").get<double>(), g.drafter_ctx += st.at("drafter_prompt_tokens").get<double>();
+    g.emitted += st.at("emitted").get<double>();
+    g.drafted += st.at("drafted").get<double>(), g.steps += st.at("steps").get<double>();
+    ++g.n;
+    kinds[{key, j.at("task").at("ctx_tokens").get<std::size_t>()}] =
+        method == "rag" ? "rag" : method == "lookup" ? "none" : c.at("drafter").get<std::string>() == "self" || method == "magicdec" ? "self" : "0.5B";
+  }
+  const model_cost target = qwen15(), d05 = qwen05();
+  std::printf("| configuration | ctx | runs | tau | drafts per step | target / drafter prompt | predicted | measured | error |\n"
+              "|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
+  double worst = 0;
+  int misses = 0, rows = 0;
+  for (auto& [k, g] : groups) {
+    const auto n = double(g.n);
+    const double tau = g.tau / n, measured = g.speedup / n, tctx = g.target_ctx / n + g.emitted / n / 2;
+    const std::string kind = kinds[k];
+    double dctx = g.drafter_ctx / n + g.emitted / n / 2;
+    if (std::get<0>(k).rfind("magicdec", 0) == 0) dctx = magicdec_cache;
+    double predicted = 0;
+    if (kind == "rag") {  // the RAG target's prompt is the short one (records name it the target's)
+      predicted = forward_seconds(target, m2, 1, std::max(tctx, dctx)) / forward_seconds(target, m2, 1, std::min(tctx, dctx));
+    } else {
+      // Verification width: the drafts actually made per step (lookup often finds fewer than gamma).
+      const int width = std::max(1, static_cast<int>(std::lround(g.drafted / std::max(1.0, g.steps))));
+      spec_config sc{.target = target, .drafter = std::nullopt, .target_context = tctx, .drafter_context = dctx, .gamma = width,
+                     .drafter_wants_next_q = std::get<0>(k).rfind("rapid-exact", 0) == 0};
+      if (kind == "0.5B") sc.drafter = d05;
+      if (kind == "self") sc.drafter = target;
+      predicted = predict_from_tau(sc, m2, std::max(1.0, tau)).speedup;
+    }
+    const double err = predicted / measured - 1;
+    worst = std::max(worst, std::abs(err));
+    misses += std::abs(err) > 0.25;
+    ++rows;
+    std::string name = std::get<0>(k);
+    for (auto& ch : name)
+      if (ch == '|') ch = ' ';
+    std::printf("| %s | %zu | %d | %.2f | %.2f | %.0f / %.0f | %.2fx | %.2fx | %+.0f %%%s |\n", name.c_str(), std::get<1>(k), g.n,
+                tau, g.drafted / std::max(1.0, g.steps), tctx, dctx, predicted, measured, 100 * err,
+                std::abs(err) > 0.25 ? " **MISS**" : "");
+  }
+  std::printf("\nLargest |error| %.0f %%; %d of %d configurations beyond 25 %%.\n", 100 * worst, misses, rows);
+}
+
 // ---- the GPU projection ---------------------------------------------------------------------------
 
 struct pair_case {
@@ -177,6 +251,10 @@ int main(int argc, char** argv) {
   double bw1 = 22.7e9, bw2 = 29.9e9, rows_per_s = 4797.2, matvec_1t_us = 515.6, attn_gflops_1t = 42.7, cpu_overhead_ms = 0;
   double gpu_bw_eff = 0.80, gpu_compute_eff = 0.60, gpu_overhead_ms = 0, alt_bw2 = 40e9;
   int gamma = 10;
+  std::string results;
+  double magicdec_cache = 512;
+  app.add_option("--results", results, "also check the model against a `rapid eval` results file (1.5B target)");
+  app.add_option("--magicdec-cache", magicdec_cache, "MagicDec's sink + window in that file (positions)");
   app.add_option("--bw1", bw1, "CPU read bandwidth at 1 thread, bytes/s (out/bench_final/qwen1.5b-t1-rapid.jsonl: 22.7e9)");
   app.add_option("--bw2", bw2,
                  "CPU read bandwidth at 2 threads, bytes/s (out/bench_decode/qwen1.5b-t2-rapid.jsonl: 29.9e9; "
@@ -256,6 +334,13 @@ int main(int argc, char** argv) {
     const double contexts[] = {32768, 65536, 131072};
     const double acceptances[] = {0.75, 0.80, 0.85};
 
+    if (!results.empty()) {
+      std::printf("## Our CPU: predicted vs measured on `rapid eval` results (%s)\n\n", results.c_str());
+      std::printf("Means over task instances; prompts in tokens (+ half the mean answer); prediction from the mean "
+                  "measured tau, 2-thread machine above.\n\n");
+      results_check(results, cpu2, magicdec_cache);
+      std::printf("\n");
+    }
     std::printf("## Projection: RAPID decode speedup vs LC on H100 SXM\n\n");
     std::printf("BF16 weights and KV cache; bandwidth efficiency %.2f, compute efficiency %.2f, overhead %.2f ms per forward; "
                 "70B targets or drafters on 4 GPUs (140 GB of weights + 42 GB of 128K KV; ideal tensor parallelism), "
