@@ -88,7 +88,7 @@ const spec::sampling_options settings[] = {
 
 TEST_CASE("speculative_sampling emits exactly p (chi-square, 100k draws per setting)") {
   for (const auto& s : settings)
-    for (std::size_t gamma : {1u, 4u}) {
+    for (std::size_t gamma : {0u, 1u, 4u}) {  // gamma 0: the bonus draw alone (LC's every token)
       CAPTURE(s.temperature); CAPTURE(s.top_k); CAPTURE(s.top_p); CAPTURE(gamma);
       const auto pr = make_problem(gamma, s, 7 + gamma);
       spec::speculative_sampling rule({.sampling = s});
