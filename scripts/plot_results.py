@@ -98,7 +98,16 @@ def uses_eta(r):
 
 
 def method(r):
-    return str(config(r).get("method", "?"))
+    """The method, with its drafter when a sweep has several ("sd [self]")."""
+    c = config(r)
+    m = str(c.get("method", "?"))
+    d = str(c.get("drafter") or "")
+    if d and DRAFTERS.get("many"):
+        m += " [self]" if d == "self" else f" [{d.removesuffix('.gguf')}]"
+    return m
+
+
+DRAFTERS = {}  # "many": True when the records use more than one drafter model (labels then name it)
 
 
 def label(r):
@@ -240,6 +249,7 @@ def main(argv=None):
         sys.exit(f"plot_results: cannot read {args.results}: {e.strerror}")
     if not records:
         print(f"plot_results: {args.results} holds no records; nothing to plot", file=sys.stderr)
+    DRAFTERS["many"] = len({str(config(r).get("drafter") or "") for r in records} - {""}) > 1
     os.makedirs(args.outdir, exist_ok=True)
     plotter = Plotter(args.outdir, args.dpi, args.max_bytes)
     make_plots(records, plotter)
