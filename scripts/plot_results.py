@@ -104,10 +104,13 @@ def method(r):
     d = str(c.get("drafter") or "")
     if d and DRAFTERS.get("many"):
         m += " [self]" if d == "self" else f" [{d.removesuffix('.gguf')}]"
+    budget = number(c.get("rag_budget"))
+    if DRAFTERS.get("budgets") and budget:
+        m += f" budget={budget:g}"
     return m
 
 
-DRAFTERS = {}  # "many": True when the records use more than one drafter model (labels then name it)
+DRAFTERS = {}  # "many" / "budgets": the records use several drafter models / RAG budgets (labels name them)
 
 
 def label(r):
@@ -250,6 +253,7 @@ def main(argv=None):
     if not records:
         print(f"plot_results: {args.results} holds no records; nothing to plot", file=sys.stderr)
     DRAFTERS["many"] = len({str(config(r).get("drafter") or "") for r in records} - {""}) > 1
+    DRAFTERS["budgets"] = len({number(config(r).get("rag_budget")) for r in records} - {None, 0}) > 1
     os.makedirs(args.outdir, exist_ok=True)
     plotter = Plotter(args.outdir, args.dpi, args.max_bytes)
     make_plots(records, plotter)
