@@ -101,7 +101,7 @@ public:
     if (options_.greedy()) {
       std::fill(p.begin(), p.end(), 0.f);
       p[static_cast<std::size_t>(argmax(z))] = 1.f;
-    } else if (options_.top_k == 0 && options_.top_p >= 1.f) {
+    } else if (pointwise()) {
       softmax_scaled(z, 1.f / options_.temperature, p);
     } else {
       sampler_.distribution(z, p);

@@ -54,6 +54,10 @@ struct row_segments {
         count((n + size - 1) / size) {}
   [[nodiscard]] std::size_t begin(std::size_t k) const noexcept { return k * size; }
   [[nodiscard]] std::size_t end(std::size_t k, std::size_t n) const noexcept { return std::min(n, (k + 1) * size); }
+  /// Segment k of a row.
+  [[nodiscard]] std::span<const float> slice(std::span<const float> row, std::size_t k) const noexcept {
+    return row.subspan(begin(k), end(k, row.size()) - begin(k));
+  }
 
   /// f(k) for every segment k, on up to `threads` OpenMP threads (0: OpenMP's default). Static
   /// schedule: consecutive passes over one row give a segment to the same thread, whose cache
@@ -88,7 +92,7 @@ struct softmax_normaliser {
   static softmax_normaliser of(std::span<const float> z, float inv_t, int threads = 0) {
     const row_segments seg(z.size());
     partials part;
-    seg.run(threads, [&](std::size_t k) { part[k] = segment(z.subspan(seg.begin(k), seg.end(k, z.size()) - seg.begin(k)), inv_t); });
+    seg.run(threads, [&](std::size_t k) { part[k] = segment(seg.slice(z, k), inv_t); });
     return merge(part, seg.count, inv_t);
   }
 
@@ -249,7 +253,6 @@ inline target_row target_distribution(distribution_maker& make_p, std::span<cons
 
 /// RAPID's plausible set M = {j : q_j >= alpha * max q}. index: sorted token ids.
 struct plausible_set {
-  float cut = 0.f;
   std::vector<std::uint32_t> index;
 
   /// Two passes over q, split over threads: segment maxima (from memory), then each segment's
@@ -258,7 +261,7 @@ struct plausible_set {
   bool find(std::span<const float> q, float alpha, std::size_t limit, int threads = 0) {
     const row_segments seg(q.size());
     maxima seg_max;
-    seg.run(threads, [&](std::size_t k) { seg_max[k] = detail::max_of(q.subspan(seg.begin(k), seg.end(k, q.size()) - seg.begin(k))); });
+    seg.run(threads, [&](std::size_t k) { seg_max[k] = detail::max_of(seg.slice(q, k)); });
     return find_from_maxima(q, seg_max, alpha, limit, threads);
   }
 
@@ -269,7 +272,7 @@ struct plausible_set {
   bool find_from_maxima(std::span<const float> q, const maxima& seg_max, float alpha, std::size_t limit, int threads = 0) {
     const row_segments seg(q.size());
     std::array<bool, row_segments::max_segments> overflow{};  // (segments) more than `limit` members
-    cut = alpha * *std::max_element(seg_max.begin(), seg_max.begin() + static_cast<std::ptrdiff_t>(seg.count));
+    const float cut = alpha * *std::max_element(seg_max.begin(), seg_max.begin() + static_cast<std::ptrdiff_t>(seg.count));
     seg.run(threads, [&](std::size_t k) { overflow[k] = !members(q, seg.begin(k), seg.end(k, q.size()), cut, limit, parts_[k]); });
     index.clear();
     for (std::size_t k = 0; k < seg.count; ++k) {
@@ -280,10 +283,7 @@ struct plausible_set {
   }
 
   /// A one-hot q (a deterministic drafter): M = {x} for alpha > 0.
-  void one_hot(token x) {
-    cut = 1.f;
-    index.assign(1, static_cast<std::uint32_t>(x));
-  }
+  void one_hot(token x) { index.assign(1, static_cast<std::uint32_t>(x)); }
 
 private:
   /// Tokens j in [begin, end) with q_j >= cut; false past `limit` of them.
@@ -317,16 +317,15 @@ inline target_row normalise_with_plausible(std::span<const float> z, float inv_t
   softmax_normaliser::partials part;
   plausible_set::maxima q_max;
   seg.run(threads, [&](std::size_t k) {
-    const std::size_t b = seg.begin(k), e = seg.end(k, z.size());
-    part[k] = softmax_normaliser::segment(z.subspan(b, e - b), inv_t, q.data() + b);
-    q_max[k] = detail::max_of(q.subspan(b, e - b));
+    part[k] = softmax_normaliser::segment(seg.slice(z, k), inv_t, q.data() + seg.begin(k));
+    q_max[k] = detail::max_of(seg.slice(q, k));
   });
   found = m.find_from_maxima(q, q_max, alpha, limit, threads);
   return {z, softmax_normaliser::merge(part, seg.count, inv_t)};
 }
 
-/// RAPID's shift exp(eta (q_j - p_j)) over M, as extra weights p_j (exp(...) - 1) with their total
-/// in `sum` (so that 1 + sum normalises p_hat). q: the drafter's probability of a token.
+/// RAPID's shift exp(eta (q_j - p_j)) over M, as extra weights p_j (exp(...) - 1) on p (so that
+/// 1 + their sum normalises p_hat). q: the drafter's probability of a token.
 template <class Q>
 void shifted_extra(const target_row& p, const Q& q, const plausible_set& m, float eta, sparse_weights& extra) {
   extra.clear();
