@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "rapid/core/error.hpp"
+#include "rapid/core/hash.hpp"
 #include "rapid/core/rng.hpp"
 
 namespace rapid::eval {
@@ -110,12 +111,6 @@ inline bool blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\
 inline bool lower(char c) { return c >= 'a' && c <= 'z'; }
 inline bool upper(char c) { return c >= 'A' && c <= 'Z'; }
 inline bool letter(char c) { return lower(c) || upper(c); }
-
-inline std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-  return h;
-}
 
 /// True where a document may be cut or a needle inserted: the ends; in line mode the start of a
 /// line; else just after . ! ? (and closing quotes) followed by whitespace, or by an upper-case
@@ -438,7 +433,7 @@ inline void validate(const task_spec& spec, const task_options& o, const token_c
   task_instance out;
   out.spec = spec;
   out.id = task_id(spec);
-  rng g(detail::fnv1a(out.id)); // the id names everything that identifies the instance
+  rng g(fnv1a(out.id)); // the id names everything that identifies the instance
   const bool kv = spec.kind == task_kind::kv_retrieval, cloze = spec.kind == task_kind::cloze_qa;
   const double target = double(spec.tokens);
 
