@@ -18,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "rapid/core/hash.hpp"
 #include "rapid/eval/scoring.hpp"
 #include "rapid/eval/tasks.hpp"
 #include "session.hpp"
@@ -39,10 +40,7 @@ struct eval_args {
 };
 
 std::vector<std::string> split(const std::string& list, const char* what) {
-  std::vector<std::string> out;
-  std::stringstream in(list);
-  for (std::string x; std::getline(in, x, ',');)
-    if (!x.empty()) out.push_back(x);
+  auto out = split_list(list);
   if (out.empty()) throw invalid_argument(std::string("--") + what + " is empty");
   return out;
 }
@@ -160,12 +158,6 @@ done_set read_done(const fs::path& path) {
 
 // ---- prefill snapshots ------------------------------------------------------------------------
 
-std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 1469598103934665603ull) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 /// Prefilled target states on disk, keyed by (model file, size, KV type, prompt tokens); the
 /// least recently used snapshots are deleted beyond the size limit.
 class snapshot_store {
@@ -177,8 +169,7 @@ public:
 
   [[nodiscard]] fs::path path_for(const std::string& model_path, const std::string& kv, std::span<const token> tokens) const {
     const std::string id = fs::absolute(model_path).string() + "|" + std::to_string(fs::file_size(model_path)) + "|" + kv;
-    std::uint64_t h = fnv1a(id.data(), id.size());
-    h = fnv1a(tokens.data(), tokens.size_bytes(), h);
+    const std::uint64_t h = fnv1a(tokens.data(), tokens.size_bytes(), fnv1a(id));
     char name[40];
     std::snprintf(name, sizeof name, "%016llx.kv", static_cast<unsigned long long>(h));
     return dir_ / name;
@@ -256,7 +247,7 @@ json record(const eval::task_instance& t, const config& c, const run_args& a, co
                {"depth", t.depth}, {"seed", t.spec.seed}, {"index", t.spec.index}, {"measured_tokens", t.n_tokens}};
   j["config"] = {{"method", c.method}, {"target", target_name}, {"drafter", c.drafter.empty() ? std::string() : c.drafter_name()}, {"rule", rules.at(c.method)},
                  {"eta", c.eta}, {"gamma", c.gamma}, {"temperature", a.temperature}, {"top_k", a.top_k}, {"top_p", a.top_p},
-                 {"alpha", a.alpha}, {"rag_budget", c.budget}, {"retriever", a.retriever}, {"seed", a.seed},
+                 {"alpha", a.alpha}, {"confidence_stop", a.confidence_stop}, {"rag_budget", c.budget}, {"retriever", a.retriever}, {"seed", a.seed},
                  {"max_new_tokens", a.max_new_tokens}, {"threads", a.threads}};
   j["stats"] = {{"drafted", s.drafted}, {"accepted", s.accepted}, {"acceptance_rate", s.acceptance_rate()}, {"tau", s.tau()},
                 {"steps", s.steps}, {"emitted", s.emitted}, {"decode_tokens_per_s", tps},
@@ -318,7 +309,9 @@ void run_eval(const eval_args& e) {
     if (m != target_model) spec::require_same_tokenizer(*target_model, *m);
     drafter_models[c.drafter] = m;
   }
-  const auto tok = model::tokenizer::from_gguf(target_model->file());
+  // One session for the sweep: per instance only its prompts, target cache and context change.
+  session s{base, target_model, target_model, model::tokenizer::from_gguf(target_model->file()), {}, nullptr, 0, 0, 0, 0};
+  const model::tokenizer& tok = s.tok;
   const snapshot_store snapshots(e.kv_dir.empty() ? fs::path(cache_dir()) / "kv" : fs::path(e.kv_dir), e.kv_limit_gb);
   const eval::token_counter count = [&](std::string_view text) { return tok.encode(text).size(); };
   const std::string target_name = fs::path(base.target).filename().string();
@@ -332,7 +325,6 @@ void run_eval(const eval_args& e) {
     if (!quiet)
       std::fprintf(stderr, "[%zu/%zu] %s (%zu tokens, depth %.2f)\n", n + 1, todo_specs.size(), t.id.c_str(), t.n_tokens,
                    t.depth);
-    session s{base, target_model, target_model, tok, {}, nullptr, 0, 0, 0, 0};
     // Prompts per RAG budget; the full prompt does not depend on it.
     std::map<std::size_t, qa::prompts> prompts;
     const std::size_t trained = target_model->config().n_ctx_train;
@@ -346,7 +338,7 @@ void run_eval(const eval_args& e) {
       return prompts.emplace(budget, std::move(p)).first->second;
     };
     const auto& first = prompts_for(configs.front().budget);
-    s.prompts = first;
+    s.target_prefill_s = 0;  // stays 0 when the prefill is restored from a snapshot
     s.ctx = first.full.size() + base.max_new_tokens + base.gamma + 16;
     for (const auto& c : configs) s.ctx = std::max(s.ctx, first.full.size() + base.max_new_tokens + c.gamma + 16);
     s.ctx = std::min(s.ctx, trained);
@@ -423,19 +415,7 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--shard", e->shard, "i/n: run every n-th instance starting at i (shards' files concatenate)");
   cmd->add_option("--kv-cache", e->kv_dir, "directory of prefill snapshots (default: <cache>/kv)");
   cmd->add_option("--kv-cache-limit", e->kv_limit_gb, "snapshot directory size limit in GB (0: no snapshots)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--alpha", a.alpha, "RAPID mask: shift where q >= alpha * max q");
-  cmd->add_option("--temp", a.temperature, "temperature (0: greedy)");
-  cmd->add_option("--top-k", a.top_k, "top-k (0: off)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-p", a.top_p, "top-p in (0, 1] (1: off)");
-  cmd->add_option("--seed,-s", a.seed, "decoding seed (the same for every configuration)");
-  cmd->add_option("--retriever", a.retriever, "bm25, dense or hybrid");
-  cmd->add_option("--chunk-tokens", a.chunk_tokens, "retrieval chunk size in target tokens")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads,-t", a.threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-new-tokens,-n", a.max_new_tokens, "tokens to generate per answer")->check(CLI::PositiveNumber);
-  cmd->add_option("--sink", a.sink, "MagicDec: sink tokens kept")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--window", a.window, "MagicDec: recent tokens kept")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--kv", a.kv, "KV cache type: f16 or f32")->check(CLI::IsMember({"f16", "f32"}));
-  cmd->add_flag("--quiet", a.quiet, "no progress on stderr");
+  add_decoding_options(*cmd, a);
   cmd->callback([e] { run_eval(*e); });
 }
 

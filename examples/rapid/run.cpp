@@ -43,10 +43,7 @@ std::string shorten(std::string s, std::size_t n) {
 } // namespace
 
 std::vector<std::string> split_methods(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream in(list);
-  for (std::string m; std::getline(in, m, ',');)
-    if (!m.empty()) out.push_back(m);
+  auto out = split_list(list);
   if (out.empty()) throw invalid_argument("no method given");
   return out;
 }

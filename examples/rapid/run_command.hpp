@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "rapid/model/kv_cache.hpp"
 #include "rapid/spec/stats.hpp"
 
@@ -40,5 +42,8 @@ struct run_context {
 std::vector<run_result> execute(const run_args& a, const std::vector<std::string>& methods);
 void print_summary(const std::vector<run_result>& results, const run_context& c);
 std::vector<std::string> split_methods(const std::string& list);
+/// Decoding and retrieval options of run_args that every long-context command takes (run,
+/// compare, eval): sampling, RAPID's alpha, retriever, threads, lengths, MagicDec's cache, KV type.
+void add_decoding_options(CLI::App& cmd, run_args& a);
 
 } // namespace rapid::cli

@@ -17,6 +17,25 @@ std::string cache_dir() {
 }
 std::string default_encoder_dir() { return (std::filesystem::path(cache_dir()) / "models" / "all-minilm-l6-v2").string(); }
 
+void add_decoding_options(CLI::App& cmd, run_args& a) {
+  cmd.add_option("--alpha", a.alpha, "RAPID mask: shift where q >= alpha * max q");
+  cmd.add_option("--temp", a.temperature, "temperature (0: greedy)");
+  cmd.add_option("--top-k", a.top_k, "top-k (0: off)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--top-p", a.top_p, "top-p in (0, 1] (1: off)");
+  cmd.add_option("--seed,-s", a.seed, "random seed");
+  cmd.add_option("--retriever", a.retriever, "bm25, dense or hybrid");
+  cmd.add_option("--threshold", a.threshold, "dense cosine threshold");
+  cmd.add_option("--encoder", a.encoder, "MiniLM directory for dense/hybrid (default: the cache's all-minilm-l6-v2)");
+  cmd.add_option("--chunk-tokens", a.chunk_tokens, "retrieval chunk size in target tokens")->check(CLI::PositiveNumber);
+  cmd.add_option("--threads,-t", a.threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--max-new-tokens,-n", a.max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);
+  cmd.add_option("--sink", a.sink, "MagicDec: sink tokens kept")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--window", a.window, "MagicDec: recent tokens kept")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--confidence-stop", a.confidence_stop, "stop drafting when the draft's q falls below this (0: off)");
+  cmd.add_option("--kv", a.kv, "KV cache type: f16 or f32")->check(CLI::IsMember({"f16", "f32"}));
+  cmd.add_flag("--quiet", a.quiet, "no progress or summary on stderr");
+}
+
 namespace {
 
 void add_request_options(CLI::App& cmd, run_args& a) {
@@ -26,26 +45,11 @@ void add_request_options(CLI::App& cmd, run_args& a) {
   cmd.add_option("--question,-q", a.question, "the question (also the retrieval query)")->required();
   cmd.add_option("--gamma", a.gamma, "drafted tokens per step")->check(CLI::NonNegativeNumber);
   cmd.add_option("--eta", a.eta, "RAPID transfer strength (>= 0)");
-  cmd.add_option("--alpha", a.alpha, "RAPID mask: shift where q >= alpha * max q");
-  cmd.add_option("--temp", a.temperature, "temperature (0: greedy)");
-  cmd.add_option("--top-k", a.top_k, "top-k (0: off)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--top-p", a.top_p, "top-p in (0, 1] (1: off)");
-  cmd.add_option("--seed,-s", a.seed, "random seed");
-  cmd.add_option("--retriever", a.retriever, "bm25, dense or hybrid");
-  cmd.add_option("--threshold", a.threshold, "dense cosine threshold");
-  cmd.add_option("--encoder", a.encoder, "MiniLM directory for dense/hybrid (default: the cache's all-minilm-l6-v2)");
+  add_decoding_options(cmd, a);
   cmd.add_option("--rag-budget", a.rag_budget, "drafter context budget in target tokens (0: max(4096, L/24) capped at L)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--chunk-tokens", a.chunk_tokens, "retrieval chunk size in target tokens")->check(CLI::PositiveNumber);
   cmd.add_option("--ctx,-c", a.ctx, "target context size (default: prompt + max new tokens)")->check(CLI::NonNegativeNumber);
   cmd.add_option("--truncate", a.truncate, "none (refuse a document longer than the context) or middle (keep head and tail)");
-  cmd.add_option("--threads,-t", a.threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--max-new-tokens,-n", a.max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);
-  cmd.add_option("--sink", a.sink, "MagicDec: sink tokens kept")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--window", a.window, "MagicDec: recent tokens kept")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--confidence-stop", a.confidence_stop, "stop drafting when the draft's q falls below this (0: off)");
-  cmd.add_option("--kv", a.kv, "KV cache type: f16 or f32")->check(CLI::IsMember({"f16", "f32"}));
   cmd.add_flag("--json", a.json, "print one JSON record (options, timings, statistics, answers) on stdout");
-  cmd.add_flag("--quiet", a.quiet, "no progress or summary on stderr");
 }
 
 } // namespace

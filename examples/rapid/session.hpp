@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -26,6 +27,15 @@ namespace rapid::cli {
 
 using spec::token;
 using json = nlohmann::ordered_json;
+
+/// The non-empty items of a comma-separated list ("lc,,rag" -> lc, rag).
+inline std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string x; std::getline(in, x, ',');)
+    if (!x.empty()) out.push_back(x);
+  return out;
+}
 
 inline const std::vector<std::string> method_names = {"lc", "rag", "sd", "rapid", "rapid-exact", "magicdec", "naive-sd", "lookup"};
 
