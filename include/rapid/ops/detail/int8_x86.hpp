@@ -107,6 +107,33 @@ inline __m256i broadcast_i16_pair(int j) noexcept {
                           lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2);
 }
 
+/// shuffle_epi8 control for i16 lanes (a x4, b x4 | c x4, d x4), elements taken within each lane.
+inline __m256i broadcast_i16_quads(int a, int b, int c, int d) noexcept {
+  alignas(32) char ctl[32];
+  const int e[4] = {a, b, c, d};
+  for (int i = 0; i < 16; ++i) {
+    ctl[2 * i] = static_cast<char>(2 * e[i / 4]);
+    ctl[2 * i + 1] = static_cast<char>(2 * e[i / 4] + 1);
+  }
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(ctl));
+}
+
+#if defined(RAPID_INT8_VNNI)
+/// The VNNI form of scaled_dot8, with half the scale multiplies: dpbusd sums 4 products per i32
+/// (|sum| <= 4 * 63 * 127 < 2^15, so it fits an i16), packs_epi32 puts two groups' sums side by
+/// side as i16 (no saturation, by that bound), and one dpwssd scales both. sc[p]: the i16 scales
+/// matching packs_epi32(dot(q[2p]), dot(q[2p+1])): (lane-local quads of 4 i16 per i32 group).
+inline __m256i scaled_dot8_packed(const __m256i* q, const __m256i* sc, const std::int8_t* a) noexcept {
+  __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int p = 0; p < 4; ++p) {
+    const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[2 * p], load256(a + 64 * p));
+    const __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[2 * p + 1], load256(a + 64 * p + 32));
+    s[p & 1] = _mm256_dpwssd_epi32(s[p & 1], _mm256_packs_epi32(d0, d1), sc[p]);
+  }
+  return _mm256_add_epi32(s[0], s[1]);
+}
+#endif
+
 /// sum_j madd(maddubs(q[j], a[32j..]), sc[j]) over 8 groups of 32: 8 x i32. Four independent
 /// chains: one chain of 8 dependent multiply-adds is latency-bound.
 inline __m256i scaled_dot8(const __m256i* q, const __m256i* sc, const std::int8_t* a) noexcept {
@@ -186,8 +213,12 @@ struct k_q45_k {
   using wblock = Block;
   using ablock = block_q8_k;
   struct unpacked {
-    __m256i q[8];  // (8, 32) unsigned codes per sub-block
+    __m256i q[8]; // (8, 32) unsigned codes per sub-block
+#if defined(RAPID_INT8_VNNI)
+    __m256i sc[4]; // (4, 16) i16 scales of sub-blocks (2p, 2p+1), laid out as scaled_dot8_packed reads them
+#else
     __m256i sc[8]; // (8, 16) sub-block scale broadcast to i16
+#endif
     __m256i m;     // (16) i16 sub-block mins, each twice (one per group of 16 activations)
     float d, dmin;
   };
@@ -211,23 +242,30 @@ struct k_q45_k {
       u.q[6] = _mm256_or_si256(u.q[6], _mm256_and_si256(_mm256_srli_epi16(qh, 2), bit4));
       u.q[7] = _mm256_or_si256(u.q[7], _mm256_and_si256(_mm256_srli_epi16(qh, 3), bit4));
     }
-    // 6-bit scales and mins (k_scales_mins, lane-parallel): u32 lanes x = (a, b, c, -) of scales[12]
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)); // 4 bytes of qs ride along
-    const __m128i lo = _mm_and_si128(x, _mm_set1_epi8(0x3f));                     // (sc0..3, m0..3)
-    const __m128i cc = _mm_srlv_epi32(_mm_shuffle_epi32(x, 0xaa), _mm_setr_epi32(0, 4, 0, 0));
-    const __m128i hi = _mm_or_si128(_mm_and_si128(cc, _mm_set1_epi8(0x0f)),
-                                    _mm_and_si128(_mm_srli_epi32(x, 2), _mm_set1_epi8(0x30))); // (sc4..7, m4..7)
-    const __m128i sc_m = _mm_unpacklo_epi32(lo, hi);                                 // bytes: sc0..7, m0..7
-    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(sc_m, sc_m));     // (sc0..7 | sc0..7) as i16
+    // 6-bit scales and mins in general-purpose registers (idle while the vector units work):
+    // bytes sc0..7 and m0..7 from the u32 words (a, b, c) of scales[12]
+    std::uint32_t w[3];
+    std::memcpy(w, b.scales, 12);
+    const std::uint64_t sc = (w[0] & 0x3f3f3f3fu) | (std::uint64_t((w[2] & 0x0f0f0f0fu) | ((w[0] >> 2) & 0x30303030u)) << 32);
+    const std::uint64_t mn = (w[1] & 0x3f3f3f3fu) | (std::uint64_t(((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 2) & 0x30303030u)) << 32);
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_set1_epi64x(static_cast<long long>(sc)));
+    const __m128i mins = _mm_cvtsi64_si128(static_cast<long long>(mn));
+#if defined(RAPID_INT8_VNNI)
+    for (int p = 0; p < 4; ++p) u.sc[p] = _mm256_shuffle_epi8(sc16, broadcast_i16_quads(2 * p, 2 * p + 1, 2 * p, 2 * p + 1));
+#else
     for (int j = 0; j < 8; ++j) u.sc[j] = _mm256_shuffle_epi8(sc16, broadcast_i16(j));
-    const __m128i mins = _mm_unpackhi_epi64(sc_m, sc_m);
+#endif
     u.m = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins)); // (m0 m0 m1 m1 .. m7 m7) as i16
     u.d = fp16_to_f32(b.d);
     u.dmin = fp16_to_f32(b.dmin);
     return u;
   }
   static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
+#if defined(RAPID_INT8_VNNI)
+    const __m256i s = scaled_dot8_packed(w.q, w.sc, a.qs);
+#else
     const __m256i s = scaled_dot8(w.q, w.sc, a.qs);
+#endif
     const __m256i mins = _mm256_madd_epi16(w.m, load256(a.bsums)); // (8) m[j] * (bsum[2j] + bsum[2j+1])
     acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
     acc.m = fmadd(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(w.dmin * a.d), acc.m);
@@ -239,8 +277,12 @@ struct k_q6_k {
   using wblock = block_q6_k;
   using ablock = block_q8_k;
   struct unpacked {
-    __m256i q[8];  // (8, 32) codes 0..63 per group of 32
+    __m256i q[8]; // (8, 32) codes 0..63 per group of 32
+#if defined(RAPID_INT8_VNNI)
+    __m256i sc[4]; // (4, 16) i16 scales of groups (2p, 2p+1), laid out as scaled_dot8_packed reads them
+#else
     __m256i sc[8]; // (8, 16) i16: scale of the group's first 16 values, then of its last 16
+#endif
     __m256i sc16;  // (16) i16 scales, for the -32 offset
     float d;
   };
@@ -249,23 +291,48 @@ struct k_q6_k {
     const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32), qh = load256(b.qh + 32 * h);
+#if defined(__AVX512VL__)
+      // code = low 4 bits from ql | 2 bits of qh at bits 4-5. With qh's pairs pre-masked (t: bit pairs
+      // 0-1 and 4-5, v: 2-3 and 6-7), each shifted copy has zeros at bits 6-7 and a ternary
+      // select (bits 0-3 from ql, 4-7 from qh: imm 0xe4) replaces the and/and/or per output.
+      const __m256i t = _mm256_and_si256(qh, _mm256_set1_epi8(0x33)), v = _mm256_and_si256(qh, _mm256_set1_epi8(-52)); // 0xcc
+      u.q[4 * h + 0] = _mm256_ternarylogic_epi32(ql0, _mm256_slli_epi16(t, 4), m4, 0xe4);
+      u.q[4 * h + 1] = _mm256_ternarylogic_epi32(ql1, _mm256_slli_epi16(v, 2), m4, 0xe4);
+      u.q[4 * h + 2] = _mm256_ternarylogic_epi32(_mm256_srli_epi16(ql0, 4), t, m4, 0xe4);
+      u.q[4 * h + 3] = _mm256_ternarylogic_epi32(_mm256_srli_epi16(ql1, 4), _mm256_srli_epi16(v, 2), m4, 0xe4);
+      (void)m30;
+#else
       u.q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
       u.q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
       u.q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
       u.q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
                                        _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+#endif
     }
     u.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales))); // (sc0..7 | sc8..15)
     const __m256i first = _mm256_permute4x64_epi64(u.sc16, 0x44), second = _mm256_permute4x64_epi64(u.sc16, 0xee);
+#if defined(RAPID_INT8_VNNI)
+    // packs_epi32(dot(group 2p), dot(group 2p+1)): low lane holds sub-blocks 4p and 4p+2, high 4p+1 and 4p+3
+    for (int p = 0; p < 2; ++p) {
+      const __m256i ctl = broadcast_i16_quads(4 * p, 4 * p + 2, 4 * p + 1, 4 * p + 3);
+      u.sc[p] = _mm256_shuffle_epi8(first, ctl);
+      u.sc[p + 2] = _mm256_shuffle_epi8(second, ctl);
+    }
+#else
     for (int g = 0; g < 4; ++g) { // group g: (sc[2g] x 8 | sc[2g+1] x 8)
       u.sc[g] = _mm256_shuffle_epi8(first, broadcast_i16_pair(2 * g));
       u.sc[g + 4] = _mm256_shuffle_epi8(second, broadcast_i16_pair(2 * g));
     }
+#endif
     u.d = fp16_to_f32(b.d);
     return u;
   }
   static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
+#if defined(RAPID_INT8_VNNI)
+    __m256i s = scaled_dot8_packed(w.q, w.sc, a.qs);
+#else
     __m256i s = scaled_dot8(w.q, w.sc, a.qs);
+#endif
     const __m256i off = _mm256_madd_epi16(w.sc16, load256(a.bsums)); // (8) sum of sc[k] * bsum[k] in pairs
     s = _mm256_sub_epi32(s, _mm256_slli_epi32(off, 5));               // exact: - 32 * sum sc * bsum
     acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
