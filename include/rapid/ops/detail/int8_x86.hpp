@@ -62,15 +62,6 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) noexcept {
 #endif
 }
 
-/// acc + (a * b summed over pairs of i16).
-inline __m256i madd_acc(__m256i acc, __m256i a, __m256i b) noexcept {
-#if defined(RAPID_INT8_VNNI)
-  return _mm256_dpwssd_epi32(acc, a, b);
-#else
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
-#endif
-}
-
 /// 32 nibbles of a 32-block: low nibbles of qs[0..15] then their high nibbles.
 inline __m256i nibbles32(const std::uint8_t* qs) noexcept {
   const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
@@ -92,22 +83,8 @@ inline __m256i high_bits32(const std::uint8_t* qh) noexcept {
 #endif
 }
 
-/// shuffle_epi8 control that broadcasts i16 element j (0..7) of each 128-bit lane to the whole lane.
-inline __m256i broadcast_i16(int j) noexcept {
-  const char lo = static_cast<char>(2 * j), hi = static_cast<char>(2 * j + 1);
-  return _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi,
-                          lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi);
-}
-
-/// Control broadcasting i16 element j of the low lane and element j + 1 of the high lane.
-inline __m256i broadcast_i16_pair(int j) noexcept {
-  const char lo = static_cast<char>(2 * j), hi = static_cast<char>(2 * j + 1);
-  const char lo2 = static_cast<char>(2 * j + 2), hi2 = static_cast<char>(2 * j + 3);
-  return _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi,
-                          lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2, lo2, hi2);
-}
-
-/// shuffle_epi8 control for i16 lanes (a x4, b x4 | c x4, d x4), elements taken within each lane.
+/// shuffle_epi8 control for i16 lanes (a x4, b x4 | c x4, d x4): elements a..d (0..7) taken
+/// within each 128-bit lane, a and b for the low lane, c and d for the high one.
 inline __m256i broadcast_i16_quads(int a, int b, int c, int d) noexcept {
   alignas(32) char ctl[32];
   const int e[4] = {a, b, c, d};
@@ -118,12 +95,16 @@ inline __m256i broadcast_i16_quads(int a, int b, int c, int d) noexcept {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(ctl));
 }
 
+/// sum_j sc[j] * (q[j] . a[32j..32j+31]) over 8 groups of 32 codes: 8 x i32 (how the lanes split
+/// the groups is the kernel's business: only their sum is used). scale_vectors: how many i16
+/// scale vectors sc holds, in the layout unpack writes for this build.
 #if defined(RAPID_INT8_VNNI)
-/// The VNNI form of scaled_dot8, with half the scale multiplies: dpbusd sums 4 products per i32
-/// (|sum| <= 4 * 63 * 127 < 2^15, so it fits an i16), packs_epi32 puts two groups' sums side by
-/// side as i16 (no saturation, by that bound), and one dpwssd scales both. sc[p]: the i16 scales
-/// matching packs_epi32(dot(q[2p]), dot(q[2p+1])): (lane-local quads of 4 i16 per i32 group).
-inline __m256i scaled_dot8_packed(const __m256i* q, const __m256i* sc, const std::int8_t* a) noexcept {
+/// VNNI: half the scale multiplies. dpbusd sums 4 products per i32 (|sum| <= 4 * 63 * 127 < 2^15,
+/// so it fits an i16), packs_epi32 puts two groups' sums side by side as i16 (no saturation, by
+/// that bound), and one dpwssd scales both. sc[p] matches packs_epi32(dot(q[2p]), dot(q[2p+1])):
+/// lane-local quads of 4 i16 per i32 group.
+inline constexpr int scale_vectors = 4;
+inline __m256i scaled_dot8(const __m256i* q, const __m256i* sc, const std::int8_t* a) noexcept {
   __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
   for (int p = 0; p < 4; ++p) {
     const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[2 * p], load256(a + 64 * p));
@@ -132,15 +113,17 @@ inline __m256i scaled_dot8_packed(const __m256i* q, const __m256i* sc, const std
   }
   return _mm256_add_epi32(s[0], s[1]);
 }
-#endif
-
-/// sum_j madd(maddubs(q[j], a[32j..]), sc[j]) over 8 groups of 32: 8 x i32. Four independent
-/// chains: one chain of 8 dependent multiply-adds is latency-bound.
+#else
+/// AVX2: madd(maddubs(q[j], a), sc[j]) per group, sc[j] the group's scales broadcast to i16. Four
+/// independent chains: one chain of 8 dependent multiply-adds is latency-bound.
+inline constexpr int scale_vectors = 8;
 inline __m256i scaled_dot8(const __m256i* q, const __m256i* sc, const std::int8_t* a) noexcept {
   __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-  for (int j = 0; j < 8; ++j) s[j & 3] = madd_acc(s[j & 3], _mm256_maddubs_epi16(q[j], load256(a + 32 * j)), sc[j]);
+  for (int j = 0; j < 8; ++j)
+    s[j & 3] = _mm256_add_epi32(s[j & 3], _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], load256(a + 32 * j)), sc[j]));
   return _mm256_add_epi32(_mm256_add_epi32(s[0], s[1]), _mm256_add_epi32(s[2], s[3]));
 }
+#endif
 
 inline __m256i lane0(int v) noexcept { return _mm256_setr_epi32(v, 0, 0, 0, 0, 0, 0, 0); }
 
@@ -213,12 +196,8 @@ struct k_q45_k {
   using wblock = Block;
   using ablock = block_q8_k;
   struct unpacked {
-    __m256i q[8]; // (8, 32) unsigned codes per sub-block
-#if defined(RAPID_INT8_VNNI)
-    __m256i sc[4]; // (4, 16) i16 scales of sub-blocks (2p, 2p+1), laid out as scaled_dot8_packed reads them
-#else
-    __m256i sc[8]; // (8, 16) sub-block scale broadcast to i16
-#endif
+    __m256i q[8];              // (8, 32) unsigned codes per sub-block
+    __m256i sc[scale_vectors]; // (scale_vectors, 16) i16 sub-block scales, laid out as scaled_dot8 reads them
     __m256i m;     // (16) i16 sub-block mins, each twice (one per group of 16 activations)
     float d, dmin;
   };
@@ -253,7 +232,7 @@ struct k_q45_k {
 #if defined(RAPID_INT8_VNNI)
     for (int p = 0; p < 4; ++p) u.sc[p] = _mm256_shuffle_epi8(sc16, broadcast_i16_quads(2 * p, 2 * p + 1, 2 * p, 2 * p + 1));
 #else
-    for (int j = 0; j < 8; ++j) u.sc[j] = _mm256_shuffle_epi8(sc16, broadcast_i16(j));
+    for (int j = 0; j < 8; ++j) u.sc[j] = _mm256_shuffle_epi8(sc16, broadcast_i16_quads(j, j, j, j));
 #endif
     u.m = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins)); // (m0 m0 m1 m1 .. m7 m7) as i16
     u.d = fp16_to_f32(b.d);
@@ -261,11 +240,7 @@ struct k_q45_k {
     return u;
   }
   static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
-#if defined(RAPID_INT8_VNNI)
-    const __m256i s = scaled_dot8_packed(w.q, w.sc, a.qs);
-#else
     const __m256i s = scaled_dot8(w.q, w.sc, a.qs);
-#endif
     const __m256i mins = _mm256_madd_epi16(w.m, load256(a.bsums)); // (8) m[j] * (bsum[2j] + bsum[2j+1])
     acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
     acc.m = fmadd(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(w.dmin * a.d), acc.m);
@@ -277,18 +252,14 @@ struct k_q6_k {
   using wblock = block_q6_k;
   using ablock = block_q8_k;
   struct unpacked {
-    __m256i q[8]; // (8, 32) codes 0..63 per group of 32
-#if defined(RAPID_INT8_VNNI)
-    __m256i sc[4]; // (4, 16) i16 scales of groups (2p, 2p+1), laid out as scaled_dot8_packed reads them
-#else
-    __m256i sc[8]; // (8, 16) i16: scale of the group's first 16 values, then of its last 16
-#endif
+    __m256i q[8];              // (8, 32) codes 0..63 per group of 32
+    __m256i sc[scale_vectors]; // (scale_vectors, 16) i16 scales of the 16-value sub-blocks, laid out as scaled_dot8 reads them
     __m256i sc16;  // (16) i16 scales, for the -32 offset
     float d;
   };
   static unpacked unpack(const block_q6_k& b) noexcept {
     unpacked u;
-    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+    const __m256i m4 = _mm256_set1_epi8(15);
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32), qh = load256(b.qh + 32 * h);
 #if defined(__AVX512VL__)
@@ -300,8 +271,8 @@ struct k_q6_k {
       u.q[4 * h + 1] = _mm256_ternarylogic_epi32(ql1, _mm256_slli_epi16(v, 2), m4, 0xe4);
       u.q[4 * h + 2] = _mm256_ternarylogic_epi32(_mm256_srli_epi16(ql0, 4), t, m4, 0xe4);
       u.q[4 * h + 3] = _mm256_ternarylogic_epi32(_mm256_srli_epi16(ql1, 4), _mm256_srli_epi16(v, 2), m4, 0xe4);
-      (void)m30;
 #else
+      const __m256i m30 = _mm256_set1_epi8(0x30);
       u.q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
       u.q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
       u.q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
@@ -312,7 +283,7 @@ struct k_q6_k {
     u.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales))); // (sc0..7 | sc8..15)
     const __m256i first = _mm256_permute4x64_epi64(u.sc16, 0x44), second = _mm256_permute4x64_epi64(u.sc16, 0xee);
 #if defined(RAPID_INT8_VNNI)
-    // packs_epi32(dot(group 2p), dot(group 2p+1)): low lane holds sub-blocks 4p and 4p+2, high 4p+1 and 4p+3
+    // packs_epi32(dot(group 2p), dot(group 2p+1)) in scaled_dot8: low lane holds sub-blocks 4p and 4p+2, high 4p+1 and 4p+3
     for (int p = 0; p < 2; ++p) {
       const __m256i ctl = broadcast_i16_quads(4 * p, 4 * p + 2, 4 * p + 1, 4 * p + 3);
       u.sc[p] = _mm256_shuffle_epi8(first, ctl);
@@ -320,19 +291,16 @@ struct k_q6_k {
     }
 #else
     for (int g = 0; g < 4; ++g) { // group g: (sc[2g] x 8 | sc[2g+1] x 8)
-      u.sc[g] = _mm256_shuffle_epi8(first, broadcast_i16_pair(2 * g));
-      u.sc[g + 4] = _mm256_shuffle_epi8(second, broadcast_i16_pair(2 * g));
+      const __m256i ctl = broadcast_i16_quads(2 * g, 2 * g, 2 * g + 1, 2 * g + 1);
+      u.sc[g] = _mm256_shuffle_epi8(first, ctl);
+      u.sc[g + 4] = _mm256_shuffle_epi8(second, ctl);
     }
 #endif
     u.d = fp16_to_f32(b.d);
     return u;
   }
   static void accumulate(const unpacked& w, const ablock& a, vacc& acc) noexcept {
-#if defined(RAPID_INT8_VNNI)
-    __m256i s = scaled_dot8_packed(w.q, w.sc, a.qs);
-#else
     __m256i s = scaled_dot8(w.q, w.sc, a.qs);
-#endif
     const __m256i off = _mm256_madd_epi16(w.sc16, load256(a.bsums)); // (8) sum of sc[k] * bsum[k] in pairs
     s = _mm256_sub_epi32(s, _mm256_slli_epi32(off, 5));               // exact: - 32 * sum sc * bsum
     acc.v = fmadd(_mm256_cvtepi32_ps(s), _mm256_set1_ps(w.d * a.d), acc.v);
