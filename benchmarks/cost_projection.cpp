@@ -176,25 +176,24 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
   struct group {
     double tau = 0, speedup = 0, target_ctx = 0, drafter_ctx = 0, emitted = 0, drafted = 0, steps = 0;
     int n = 0;
+    std::string kind; // the drafter: "rag", "none", "self" or "0.5B"
   };
   std::map<std::tuple<std::string, std::size_t>, group> groups;
-  std::map<std::tuple<std::string, std::size_t>, std::string> kinds;
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     const auto j = nlohmann::json::parse(line);
     const auto& c = j.at("config");
     const std::string method = c.at("method");
     if (method == "lc" || j.at("speedup").is_null()) continue;
-    const std::string key = j.at("key").get<std::string>().substr(j.at("key").get<std::string>().find('|') + 1);
-    auto& g = groups[{key, j.at("task").at("ctx_tokens").get<std::size_t>()}];
+    const std::string record_key = j.at("key");
+    auto& g = groups[{record_key.substr(record_key.find('|') + 1), j.at("task").at("ctx_tokens").get<std::size_t>()}];
     const auto& st = j.at("stats");
     g.tau += st.at("tau").get<double>(), g.speedup += j.at("speedup").get<double>();
     g.target_ctx += st.at("target_prompt_tokens").get<double>(), g.drafter_ctx += st.at("drafter_prompt_tokens").get<double>();
     g.emitted += st.at("emitted").get<double>();
     g.drafted += st.at("drafted").get<double>(), g.steps += st.at("steps").get<double>();
     ++g.n;
-    kinds[{key, j.at("task").at("ctx_tokens").get<std::size_t>()}] =
-        method == "rag" ? "rag" : method == "lookup" ? "none" : c.at("drafter").get<std::string>() == "self" || method == "magicdec" ? "self" : "0.5B";
+    g.kind = method == "rag" ? "rag" : method == "lookup" ? "none" : c.at("drafter").get<std::string>() == "self" || method == "magicdec" ? "self" : "0.5B";
   }
   const model_cost target = qwen15(), d05 = qwen05();
   std::printf("| configuration | ctx | runs | tau | drafts per step | target / drafter prompt | predicted | measured | error |\n"
@@ -204,7 +203,7 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
   for (auto& [k, g] : groups) {
     const auto n = double(g.n);
     const double tau = g.tau / n, measured = g.speedup / n, tctx = g.target_ctx / n + g.emitted / n / 2;
-    const std::string kind = kinds[k];
+    const std::string& kind = g.kind;
     double dctx = g.drafter_ctx / n + g.emitted / n / 2;
     if (std::get<0>(k).rfind("magicdec", 0) == 0) dctx = magicdec_cache;
     double predicted = 0;
