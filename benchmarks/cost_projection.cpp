@@ -37,6 +37,14 @@ model_cost qwen05() {  // qwen2.5-coder-0.5b.gguf: 24 layers, 14/2 heads of 64
   return cost_from_config(shapes::make("qwen2", 24, 896, 14, 2, 64, 4864, 151936, 32768), 391'573'504.0, 2.0, "Qwen2.5-Coder-0.5B");
 }
 
+/// The model behind a `rapid eval` record's file name (config.target / config.drafter).
+model_cost cost_of_file(const std::string& file) {
+  if (file.find("1.5b") != std::string::npos) return qwen15();
+  if (file.find("0.5b") != std::string::npos) return qwen05();
+  throw rapid::invalid_argument("the cost model knows the Qwen2.5-Coder 1.5B and 0.5B files, not '" + file +
+                                "' (add its shapes and weight bytes beside qwen15() in cost_projection.cpp)");
+}
+
 enum class drafter_kind { none, q05, q15 };
 
 struct cpu_case {
@@ -166,17 +174,19 @@ forward_errors forward_check(const machine& m1, const machine& m2) {
 
 // ---- `rapid eval` results -----------------------------------------------------------------------
 
-/// Per (method configuration, context length) of a `rapid eval` file with the 1.5B target: mean
-/// measured tau and speedup against the model's prediction from that tau and the mean prompt
-/// sizes. Drafters: the 0.5B file, "self" (the target) or none (lookup; MagicDec's streaming
-/// cache counts as a self drafter of --window + --sink positions).
+/// Per (method configuration, context length) of a `rapid eval` file: mean measured tau and
+/// speedup against the model's prediction from that tau and the mean prompt sizes. Target and
+/// drafter are the records' model files (either Qwen2.5-Coder size, so upward speculation too),
+/// "self" (the target) or none (lookup; MagicDec's streaming cache counts as a self drafter of
+/// --window + --sink positions).
 void results_check(const std::string& path, const machine& m2, double magicdec_cache) {
   std::ifstream in(path);
   if (!in) throw rapid::io_error("cannot open the results file", {path, {}, {}});
   struct group {
     double tau = 0, speedup = 0, target_ctx = 0, drafter_ctx = 0, emitted = 0, drafted = 0, steps = 0;
     int n = 0;
-    std::string kind; // the drafter: "rag", "none", "self" or "0.5B"
+    std::string kind;    // the drafter: "rag", "none", "self" or the drafter's file
+    std::string target;  // the target's file
   };
   std::map<std::tuple<std::string, std::size_t>, group> groups;
   for (std::string line; std::getline(in, line);) {
@@ -193,9 +203,9 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
     g.emitted += st.at("emitted").get<double>();
     g.drafted += st.at("drafted").get<double>(), g.steps += st.at("steps").get<double>();
     ++g.n;
-    g.kind = method == "rag" ? "rag" : method == "lookup" ? "none" : c.at("drafter").get<std::string>() == "self" || method == "magicdec" ? "self" : "0.5B";
+    g.kind = method == "rag" ? "rag" : method == "lookup" ? "none" : c.at("drafter").get<std::string>() == "self" || method == "magicdec" ? "self" : c.at("drafter").get<std::string>();
+    g.target = c.at("target").get<std::string>();
   }
-  const model_cost target = qwen15(), d05 = qwen05();
   std::printf("| configuration | ctx | runs | tau | drafts per step | target / drafter prompt | predicted | measured | error |\n"
               "|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
   double worst = 0;
@@ -204,6 +214,7 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
     const auto n = double(g.n);
     const double tau = g.tau / n, measured = g.speedup / n, tctx = g.target_ctx / n + g.emitted / n / 2;
     const std::string& kind = g.kind;
+    const model_cost target = cost_of_file(g.target);
     double dctx = g.drafter_ctx / n + g.emitted / n / 2;
     if (std::get<0>(k).rfind("magicdec", 0) == 0) dctx = magicdec_cache;
     double predicted = 0;
@@ -214,8 +225,8 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
       const int width = std::max(1, static_cast<int>(std::lround(g.drafted / std::max(1.0, g.steps))));
       spec_config sc{.target = target, .drafter = std::nullopt, .target_context = tctx, .drafter_context = dctx, .gamma = width,
                      .drafter_wants_next_q = std::get<0>(k).rfind("rapid-exact", 0) == 0};
-      if (kind == "0.5B") sc.drafter = d05;
       if (kind == "self") sc.drafter = target;
+      else if (kind != "none") sc.drafter = cost_of_file(kind);
       predicted = predict_from_tau(sc, m2, std::max(1.0, tau)).speedup;
     }
     const double err = predicted / measured - 1;
@@ -250,9 +261,10 @@ int main(int argc, char** argv) {
   double bw1 = 22.7e9, bw2 = 29.9e9, rows_per_s = 4797.2, matvec_1t_us = 515.6, attn_gflops_1t = 42.7, cpu_overhead_ms = 0;
   double gpu_bw_eff = 0.80, gpu_compute_eff = 0.60, gpu_overhead_ms = 0, alt_bw2 = 40e9;
   int gamma = 10;
+  std::size_t matmul_tile = 0;
   std::string results;
   double magicdec_cache = 512;
-  app.add_option("--results", results, "also check the model against a `rapid eval` results file (1.5B target)");
+  app.add_option("--results", results, "also check the model against a `rapid eval` results file (Qwen2.5-Coder 1.5B or 0.5B target)");
   app.add_option("--magicdec-cache", magicdec_cache, "MagicDec's sink + window in that file (positions)");
   app.add_option("--bw1", bw1, "CPU read bandwidth at 1 thread, bytes/s (out/bench_final/qwen1.5b-t1-rapid.jsonl: 22.7e9)");
   app.add_option("--bw2", bw2,
@@ -262,6 +274,9 @@ int main(int argc, char** argv) {
   app.add_option("--matmul-rows-per-s", rows_per_s,
                  "BM_matmul Q4_K 8960x1536 batch 4, 2 threads, rows_per_s (out/bench_kernels_final.json: 4797.2)");
   app.add_option("--matvec-1t-us", matvec_1t_us, "BM_matvec Q4_K 8960x1536, 1 thread, microseconds (515.6)");
+  app.add_option("--matmul-tile", matmul_tile,
+                 "activation rows per tile of the int8 matmul (4 in ops/matmul.hpp; 0: untiled, as the published tables): "
+                 "rows outside full tiles run at the 1-thread matvec rate per thread");
   app.add_option("--attention-gflops-1t", attn_gflops_1t,
                  "attention GFLOP/s per thread (docs/transformer.md: 1.5B shape at depth 4096, 16-17 ms -> 42.7)");
   app.add_option("--cpu-overhead-ms", cpu_overhead_ms, "fixed CPU cost per forward, ms");
@@ -279,7 +294,8 @@ int main(int argc, char** argv) {
     const double mm2 = matmul_ops_per_s_from_bench(8960, 1536, rows_per_s);
     const double mm1 = matmul_ops_per_s_from_bench(8960, 1536, 1e6 / matvec_1t_us);
     const machine cpu1 = machine::measured("CPU, 1 thread", bw1, mm1, attn_gflops_1t * 1e9, cpu_overhead_ms * 1e-3);
-    const machine cpu2 = machine::measured("CPU, 2 threads", bw2, mm2, 2 * attn_gflops_1t * 1e9, cpu_overhead_ms * 1e-3);
+    const machine cpu2 = machine::measured("CPU, 2 threads", bw2, mm2, 2 * attn_gflops_1t * 1e9, cpu_overhead_ms * 1e-3)
+                             .with_matmul_tiles(matmul_tile, 2 * mm1);
 
     std::printf("# Roofline cost model: checks and projections\n\n");
     std::printf("## Our CPU (2-core VM): predicted vs measured decode speedup\n\n");
@@ -291,7 +307,9 @@ int main(int argc, char** argv) {
                 "prediction from the measured tau; error = predicted / measured - 1.\n\n",
                 qwen15().weight_bytes / 1e6, qwen15().kv_bytes_per_position / 1e3);
     const auto res = cpu_check(cpu2, true);
-    const auto alt = cpu_check(machine::measured("alt", alt_bw2, mm2, 2 * attn_gflops_1t * 1e9, cpu_overhead_ms * 1e-3), false);
+    const auto alt = cpu_check(machine::measured("alt", alt_bw2, mm2, 2 * attn_gflops_1t * 1e9, cpu_overhead_ms * 1e-3)
+                                    .with_matmul_tiles(matmul_tile, 2 * mm1),
+                                false);
     std::printf("\nLargest |error| %.0f %%, %d of %zu configurations beyond 25 %%. With --bw2 %.1f GB/s instead: largest "
                 "|error| %.0f %%, %d beyond 25 %%.\n",
                 100 * res.max_abs_error, res.misses, std::size(cpu_cases), alt_bw2 / 1e9, 100 * alt.max_abs_error, alt.misses);

@@ -97,26 +97,35 @@ def uses_eta(r):
     return str(c.get("rule", "")).startswith("retrieval_augmented") or (not c.get("rule") and "rapid" in str(c.get("method", "")))
 
 
-def method(r):
-    """The method, with its drafter when a sweep has several ("sd [self]")."""
-    c = config(r)
-    m = str(c.get("method", "?"))
-    d = str(c.get("drafter") or "")
-    if d and DRAFTERS.get("many"):
-        m += " [self]" if d == "self" else f" [{d.removesuffix('.gguf')}]"
-    budget = number(c.get("rag_budget"))
-    if DRAFTERS.get("budgets") and budget:
-        m += f" budget={budget:g}"
-    return m
+class Naming:
+    """Labels that name exactly the knobs that vary across the records: the drafter when there are
+    several ("sd [self]"), the RAG budget and gamma likewise."""
 
+    def __init__(self, records):
+        self.drafters = len({str(config(r).get("drafter") or "") for r in records} - {""}) > 1
+        self.budgets = len({number(config(r).get("rag_budget")) for r in records} - {None, 0}) > 1
+        self.gammas = len({number(config(r).get("gamma")) for r in records if speculative(r)} - {None, 0}) > 1
 
-DRAFTERS = {}  # "many" / "budgets": the records use several drafter models / RAG budgets (labels name them)
+    def method(self, r, gamma=True):
+        """The method and the varying knobs; gamma=False leaves gamma out (for plots over gamma)."""
+        c = config(r)
+        m = str(c.get("method", "?"))
+        d = str(c.get("drafter") or "")
+        if d and self.drafters:
+            m += " [self]" if d == "self" else f" [{d.removesuffix('.gguf')}]"
+        budget = number(c.get("rag_budget"))
+        if self.budgets and budget:
+            m += f" budget={budget:g}"
+        g = number(c.get("gamma"))
+        if gamma and self.gammas and g:
+            m += f" gamma={g:g}"
+        return m
 
-
-def label(r):
-    """The method, split by eta where the rule uses it."""
-    eta = number(config(r).get("eta"))
-    return f"{method(r)} eta={eta:g}" if uses_eta(r) and eta is not None else method(r)
+    def label(self, r, gamma=True):
+        """The method, split by eta where the rule uses it."""
+        eta = number(config(r).get("eta"))
+        m = self.method(r, gamma)
+        return f"{m} eta={eta:g}" if uses_eta(r) and eta is not None else m
 
 
 def speculative(r):
@@ -204,6 +213,8 @@ class Plotter:
 
 
 def make_plots(records, plotter):
+    names = Naming(records)
+    method, label = names.method, names.label
     ctx = lambda r: number(section(r, "task").get("ctx_tokens"))  # noqa: E731
     eta = lambda r: number(config(r).get("eta"))  # noqa: E731
     gamma = lambda r: number(config(r).get("gamma"))  # noqa: E731
@@ -232,7 +243,7 @@ def make_plots(records, plotter):
         plotter.skip("quality_vs_eta.png", "no records of an eta rule (retrieval_augmented*) with scores.contains")
 
     # 4. tau vs gamma, speculative methods split by eta
-    data = series([r for r in records if speculative(r)], label, gamma, stat("tau"))
+    data = series([r for r in records if speculative(r)], lambda r: label(r, gamma=False), gamma, stat("tau"))
     if not plotter.plot("tau_vs_gamma.png", data, "Tokens per target call (tau) vs gamma", "gamma", "tau"):
         plotter.skip("tau_vs_gamma.png", "no speculative records (stats.drafted > 0) with config.gamma and stats.tau")
 
@@ -252,8 +263,6 @@ def main(argv=None):
         sys.exit(f"plot_results: cannot read {args.results}: {e.strerror}")
     if not records:
         print(f"plot_results: {args.results} holds no records; nothing to plot", file=sys.stderr)
-    DRAFTERS["many"] = len({str(config(r).get("drafter") or "") for r in records} - {""}) > 1
-    DRAFTERS["budgets"] = len({number(config(r).get("rag_budget")) for r in records} - {None, 0}) > 1
     os.makedirs(args.outdir, exist_ok=True)
     plotter = Plotter(args.outdir, args.dpi, args.max_bytes)
     make_plots(records, plotter)

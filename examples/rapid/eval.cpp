@@ -127,13 +127,51 @@ std::pair<std::size_t, std::size_t> parse_shard(const std::string& s) {
   return {i, n};
 }
 
+/// The settings one results file must share: what the key leaves out because it is fixed for a
+/// sweep. A resume or a shard with, say, another -n would otherwise mix answers of two lengths
+/// under the same keys. MagicDec's cache shape is only a setting of the sweeps that run it.
+json sweep_settings(const eval_args& e, bool magicdec) {
+  const run_args& a = e.base;
+  json s = {{"target", fs::path(a.target).filename().string()}, {"temperature", a.temperature}, {"top_k", a.top_k},
+            {"top_p", a.top_p}, {"alpha", a.alpha}, {"confidence_stop", a.confidence_stop}, {"retriever", a.retriever},
+            {"seed", a.seed}, {"max_new_tokens", a.max_new_tokens}, {"threads", a.threads}, {"kv", a.kv},
+            {"chunk_tokens", a.chunk_tokens}, {"tolerance", e.tolerance}};
+  if (magicdec) s.update(json{{"sink", a.sink}, {"window", a.window}});
+  s["seed_per_instance"] = true;  // see instance_seed
+  return s;
+}
+
+/// The decoding seed of one task instance: --seed mixed with the instance id, the same for every
+/// method on that instance (so RAPID eta 0 and SD draw alike) and different between instances.
+/// One seed for all instances would draw every instance's first token from the same uniform
+/// (the same quantile of each distribution), so means over instances would not average over
+/// draws and their intervals would be far too narrow.
+std::uint64_t instance_seed(std::uint64_t seed, const std::string& task_id) {
+  return fnv1a(task_id, fnv1a(&seed, sizeof seed));
+}
+
+/// Throws when record line `n` of `path` was made with other sweep settings. Settings a record
+/// lacks (files from before they were recorded) are not checked.
+void check_same_sweep(const json& config, const json& settings, const fs::path& path, std::size_t n) {
+  for (auto s = settings.begin(); s != settings.end(); ++s) {
+    const auto it = config.find(s.key());
+    // Files from before per-instance seeds drew every instance with --seed itself.
+    const json was = it != config.end() ? *it : s.key() == "seed_per_instance" ? json(false) : s.value();
+    if (was == s.value()) continue;
+    throw invalid_argument("line " + std::to_string(n) + " of " + path.string() + " was made with " + s.key() + " = " +
+                           was.dump() + ", this sweep uses " + s.value().dump() +
+                           "; resuming would mix the two under the same keys. Re-run with the file's settings, or "
+                           "write to another file (-o)");
+  }
+}
+
 /// Keys already in the results file, and LC's decode speed per task (for speedups after a resume).
 struct done_set {
   std::set<std::string> keys;
   std::map<std::string, double> lc_speed;
 };
 
-done_set read_done(const fs::path& path) {
+done_set read_done(const fs::path& path, const json& settings) {
   done_set d;
   std::ifstream in(path);
   std::string line;
@@ -149,6 +187,7 @@ done_set read_done(const fs::path& path) {
       throw format_error("line " + std::to_string(n) + " of " + path.string() +
                          " is not JSON (a run killed mid-write?); delete that line and re-run");
     }
+    check_same_sweep(j.at("config"), settings, path, n);
     d.keys.insert(j.at("key").get<std::string>());
     if (j.at("config").at("method") == "lc")
       d.lc_speed[j.at("task").at("id").get<std::string>()] = j.at("stats").at("decode_tokens_per_s").get<double>();
@@ -232,7 +271,7 @@ std::string haystack_text(const eval_args& e) {
   return read_text_file(p.string());
 }
 
-json record(const eval::task_instance& t, const config& c, const run_args& a, const std::string& target_name,
+json record(const eval::task_instance& t, const config& c, const json& settings,
             const method_result& r, double lc_tps, double long_prefill_s) {
   const auto& s = r.stats;
   const auto sc = eval::score(r.answer, t.answers);
@@ -245,10 +284,11 @@ json record(const eval::task_instance& t, const config& c, const run_args& a, co
   j["key"] = t.id + "|" + c.name();
   j["task"] = {{"id", t.id}, {"kind", std::string(eval::name_of(t.spec.kind))}, {"ctx_tokens", t.spec.tokens},
                {"depth", t.depth}, {"seed", t.spec.seed}, {"index", t.spec.index}, {"measured_tokens", t.n_tokens}};
-  j["config"] = {{"method", c.method}, {"target", target_name}, {"drafter", c.drafter.empty() ? std::string() : c.drafter_name()}, {"rule", rules.at(c.method)},
-                 {"eta", c.eta}, {"gamma", c.gamma}, {"temperature", a.temperature}, {"top_k", a.top_k}, {"top_p", a.top_p},
-                 {"alpha", a.alpha}, {"confidence_stop", a.confidence_stop}, {"rag_budget", c.budget}, {"retriever", a.retriever}, {"seed", a.seed},
-                 {"max_new_tokens", a.max_new_tokens}, {"threads", a.threads}};
+  j["config"] = settings;  // the sweep's fixed settings, then this configuration's own
+  if (c.method != "magicdec") j["config"].erase("sink"), j["config"].erase("window");
+  j["config"].update(json{{"method", c.method}, {"decoding_seed", instance_seed(settings.at("seed").get<std::uint64_t>(), t.id)},
+                          {"drafter", c.drafter.empty() ? std::string() : c.drafter_name()},
+                          {"rule", rules.at(c.method)}, {"eta", c.eta}, {"gamma", c.gamma}, {"rag_budget", c.budget}});
   j["stats"] = {{"drafted", s.drafted}, {"accepted", s.accepted}, {"acceptance_rate", s.acceptance_rate()}, {"tau", s.tau()},
                 {"steps", s.steps}, {"emitted", s.emitted}, {"decode_tokens_per_s", tps},
                 {"prefill_seconds", r.prefill_s}, {"decode_seconds", s.decode_seconds()},
@@ -282,7 +322,9 @@ void run_eval(const eval_args& e) {
   const bool quiet = base.quiet;
   const std::string hay = haystack_text(e);
   const fs::path out_path(e.out);
-  const done_set done = read_done(out_path);
+  const json settings =
+      sweep_settings(e, std::any_of(configs.begin(), configs.end(), [](const config& c) { return c.method == "magicdec"; }));
+  const done_set done = read_done(out_path, settings);
   std::map<std::string, double> lc_speed = done.lc_speed;
 
   // What this shard still has to do.
@@ -314,7 +356,6 @@ void run_eval(const eval_args& e) {
   const model::tokenizer& tok = s.tok;
   const snapshot_store snapshots(e.kv_dir.empty() ? fs::path(cache_dir()) / "kv" : fs::path(e.kv_dir), e.kv_limit_gb);
   const eval::token_counter count = [&](std::string_view text) { return tok.encode(text).size(); };
-  const std::string target_name = fs::path(base.target).filename().string();
   std::ofstream out(out_path, std::ios::app);
   if (!out) throw io_error("cannot append to the results file", {out_path.string(), {}, {}});
 
@@ -365,6 +406,7 @@ void run_eval(const eval_args& e) {
       const std::string key = t.id + "|" + c.name();
       if (done.keys.count(key)) continue;
       s.a = base;
+      s.a.seed = instance_seed(base.seed, t.id);
       s.a.eta = c.eta;
       s.a.gamma = c.gamma ? c.gamma : base.gamma;
       s.a.rag_budget = c.budget;
@@ -374,7 +416,7 @@ void run_eval(const eval_args& e) {
       const auto r = run_method(s, c.method, false);
       if (c.method == "lc") lc_speed[t.id] = r.stats.decode_tokens_per_second();
       const auto lc = lc_speed.find(t.id);
-      const json j = record(t, c, s.a, target_name, r, lc == lc_speed.end() ? 0.0 : lc->second, s.target_prefill_s);
+      const json j = record(t, c, settings, r, lc == lc_speed.end() ? 0.0 : lc->second, s.target_prefill_s);
       out << j.dump() << '\n';
       out.flush();  // a killed sweep loses at most the configuration it was running
       ++finished;

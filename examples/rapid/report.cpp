@@ -1,5 +1,6 @@
 // `rapid report RESULTS.jsonl`: markdown tables from `rapid eval` results (quality, acceptance,
-// tau and speedup per configuration and context length, quality per task kind), and PNG plots
+// tau and speedup per configuration and context length, quality per task kind, paired tests
+// against LC and SD), and PNG plots
 // through scripts/plot_results.py (matplotlib) when Python and the script are available.
 #include <cmath>
 #include <cstdio>
@@ -18,6 +19,7 @@
 
 #include "commands.hpp"
 #include "rapid/core/error.hpp"
+#include "rapid/eval/statistics.hpp"
 
 namespace rapid::cli {
 namespace {
@@ -112,6 +114,64 @@ std::string markdown(const std::vector<json>& rows) {
   return md.str();
 }
 
+/// What a configuration is, from its records: the method and the knobs a matching SD run shares.
+struct config_fields {
+  std::string method, drafter;
+  double eta = 0, gamma = 0, budget = 0;
+};
+
+/// Paired comparisons on the instances two configurations share: every configuration against LC,
+/// and every RAPID configuration against SD with the same drafter, gamma and budget.
+std::string paired_section(const std::vector<json>& rows) {
+  std::map<std::string, std::map<std::string, const json*>> by_config;  // config -> task id -> record
+  std::map<std::string, config_fields> fields;
+  for (const auto& j : rows) {
+    const std::string cfg = config_of(j.at("key").get<std::string>());
+    by_config[cfg][j.at("task").at("id").get<std::string>()] = &j;
+    const auto& c = j.at("config");
+    fields[cfg] = {c.value("method", std::string()), c.value("drafter", std::string()), c.value("eta", 0.0),
+                   c.value("gamma", 0.0), c.value("rag_budget", 0.0)};
+  }
+  std::vector<std::pair<std::string, std::string>> pairs;  // (configuration, reference)
+  for (const auto& [cfg, f] : fields) {
+    if (f.method == "lc") continue;
+    if (by_config.count("lc")) pairs.emplace_back(cfg, "lc");
+    if (f.method != "rapid" && f.method != "rapid-exact") continue;
+    for (const auto& [ref, g] : fields)
+      if (g.method == "sd" && g.drafter == f.drafter && g.gamma == f.gamma && g.budget == f.budget) pairs.emplace_back(cfg, ref);
+  }
+  if (pairs.empty()) return {};
+  std::ostringstream md;
+  md << "\n## Paired comparisons (same task instances)\n\n"
+     << "Contains-answer on the instances both ran: both right / only this one / only the reference / neither, "
+        "and the two-sided exact McNemar p-value (only the discordant instances count). Acceptance and speedup: "
+        "mean paired difference (this minus the reference) ± 95 % half-width.\n\n"
+     << "| configuration | reference | pairs | both / only this / only ref / neither | McNemar p | acceptance difference | "
+        "speedup difference |\n|---|---|---:|---|---:|---|---|\n";
+  for (const auto& [cfg, ref] : pairs) {
+    std::size_t both = 0, only_this = 0, only_ref = 0, neither = 0;
+    sample acceptance, speedup;
+    for (const auto& [id, a] : by_config.at(cfg)) {
+      const auto it = by_config.at(ref).find(id);
+      if (it == by_config.at(ref).end()) continue;
+      const json& b = *it->second;
+      const bool ra = a->at("scores").at("contains").get<double>() > 0, rb = b.at("scores").at("contains").get<double>() > 0;
+      (ra && rb ? both : ra ? only_this : rb ? only_ref : neither) += 1;
+      if (a->at("stats").at("drafted").get<double>() > 0 && b.at("stats").at("drafted").get<double>() > 0)
+        acceptance.add(a->at("stats").at("acceptance_rate").get<double>() - b.at("stats").at("acceptance_rate").get<double>());
+      if (!a->at("speedup").is_null() && !b.at("speedup").is_null())
+        speedup.add(a->at("speedup").get<double>() - b.at("speedup").get<double>());
+    }
+    const std::size_t n = both + only_this + only_ref + neither;
+    if (n == 0) continue;
+    char p[32];
+    std::snprintf(p, sizeof p, "%.3g", eval::mcnemar_exact_p(only_this, only_ref));
+    md << "| " << cfg << " | " << ref << " | " << n << " | " << both << " / " << only_this << " / " << only_ref << " / "
+       << neither << " | " << p << " | " << acceptance.show(100, 1, " pt") << " | " << speedup.show(1, 2, "x") << " |\n";
+  }
+  return md.str();
+}
+
 std::vector<json> read_results(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw io_error("cannot open the results file", {path, {}, {}});
@@ -141,7 +201,8 @@ void add_report(CLI::App& app) {
   cmd->add_option("--out-dir,-o", *dir, "directory for results.md and the PNGs");
   cmd->add_flag("--no-plots", *no_plots, "tables only (no Python needed)");
   cmd->callback([path, dir, no_plots] {
-    const std::string md = markdown(read_results(*path));
+    const auto rows = read_results(*path);
+    const std::string md = markdown(rows) + paired_section(rows);
     fs::create_directories(*dir);
     std::ofstream(fs::path(*dir) / "results.md") << md;
     std::cout << md;

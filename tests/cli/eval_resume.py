@@ -4,7 +4,9 @@
   2. a file cut after 5 records (a killed sweep) is completed to the same keys and answers,
      with the target's prefills restored from the on-disk KV snapshots;
   3. shards 0/2 and 1/2 split the instances disjointly, and their files together hold exactly the
-     one-run keys with the same answers and scores.
+     one-run keys with the same answers and scores;
+  4. resuming with another fixed setting (-n) is refused with a message that names it;
+  5. `rapid report`'s paired table (each configuration against LC) counts what the records say.
 usage: eval_resume.py RAPID_BINARY MODEL.gguf HAYSTACK_DIR WORK_DIR
 """
 import json
@@ -50,6 +52,13 @@ def main():
     assert all(r["stats"]["emitted"] > 0 for r in a.values())
     assert all(r["speedup"] is not None for r in a.values()), "every record needs LC's speed"
 
+    # Decoding seeds: one per instance, shared by its configurations (RAPID eta 0 draws as SD would).
+    seeds = {}
+    for r in a.values():
+        seeds.setdefault(r["task"]["id"], set()).add(r["config"]["decoding_seed"])
+    assert all(len(v) == 1 for v in seeds.values()), "configurations of one instance drew with different seeds"
+    assert len({next(iter(v)) for v in seeds.values()}) == len(seeds), "two instances share a decoding seed"
+
     # 1. Nothing left to do.
     log = run(full)
     assert "0 to do" in log, log
@@ -82,6 +91,33 @@ def main():
     assert merged.keys() == a.keys()
     for k in a:
         assert merged[k]["answer"] == a[k]["answer"] and merged[k]["scores"] == a[k]["scores"], k
+    # 4. A resume with another fixed setting (here -n) is refused before anything runs: the keys
+    # leave such settings out, so it would mix two sweeps under the same keys.
+    other = list(sweep)
+    other[other.index("-n") + 1] = "7"
+    p = subprocess.run(other + ["-o", full], capture_output=True, text=True)
+    assert p.returncode != 0, "a resume with another -n was accepted"
+    assert "max_new_tokens = 6, this sweep uses 7" in p.stderr, p.stderr
+    assert len(records(full)) == 16, "the refused resume appended records"
+
+    # 5. `rapid report`'s paired table counts what the records say: per configuration, the
+    # instances both it and LC answered right, only it, only LC, neither.
+    p = subprocess.run([rapid, "report", full, "--no-plots", "-o", os.path.join(work, "report")], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    paired = p.stdout.split("## Paired comparisons", 1)[1].splitlines()
+    lc = {r["task"]["id"]: r["scores"]["contains"] > 0 for r in a.values() if r["config"]["method"] == "lc"}
+    configs = {k.split("|", 1)[1] for k in a} - {"lc"}
+    for cfg in configs:
+        mine = {r["task"]["id"]: r["scores"]["contains"] > 0 for k, r in a.items() if k.split("|", 1)[1] == cfg}
+        counts = [sum(mine[i] and lc[i] for i in lc), sum(mine[i] and not lc[i] for i in lc),
+                  sum(lc[i] and not mine[i] for i in lc), sum(not mine[i] and not lc[i] for i in lc)]
+        name = cfg.replace("|", ", ")
+        row = [line for line in paired if line.startswith(f"| {name} | lc |")]
+        assert len(row) == 1, f"no paired row for {name}:\n" + "\n".join(paired)
+        cells = [c.strip() for c in row[0].split("|")]
+        assert cells[3] == "4" and cells[4] == " / ".join(map(str, counts)), (row[0], counts)
+
     print(f"eval resume/shard: 16 records; re-run appended none; a 5-record file completed with restored prefills; "
           f"shards {len(r0)} + {len(r1)} records match the single run")
 

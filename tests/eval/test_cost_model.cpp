@@ -54,6 +54,23 @@ TEST_CASE("cost model: a compute-bound forward is FLOPs over throughput") {
   CHECK(g.seconds() == doctest::Approx(12.05005));
 }
 
+TEST_CASE("cost model: a tiled matmul runs the rows outside full tiles at the remainder rate") {
+  // Tiles of 4 rows at 1e12 FLOP/s, leftover rows at 5e11. 100 tokens = 25 tiles: as untiled.
+  const machine tiled = toy_machine().with_matmul_tiles(4, 5e11);
+  CHECK(forward_breakdown(toy_target(), tiled, 100, 1000).weights_s == doctest::Approx(0.2));
+  // 103 tokens: 100 x 2e9 / 1e12 + 3 x 2e9 / 5e11 = 0.2 + 0.012 s.
+  CHECK(forward_breakdown(toy_target(), tiled, 103, 1000).weights_s == doctest::Approx(0.212));
+  // 3 tokens, no full tile: 3 x 2e9 / 5e11 = 12 ms, still under the 0.1 s of weight reads.
+  const auto f = forward_breakdown(toy_target(), tiled, 3, 1000);
+  CHECK_FALSE(f.weights_compute_bound);
+  CHECK(tiled.matmul_compute_seconds(3, 2e9) == doctest::Approx(0.012));
+  CHECK(tiled.matmul_compute_seconds(5, 2e9) == doctest::Approx(4 * 2e9 / 1e12 + 2e9 / 5e11));
+  // Untiled (the default) ignores the remainder rate.
+  CHECK(toy_machine().matmul_compute_seconds(3, 2e9) == doctest::Approx(3 * 2e9 / 1e12));
+  CHECK_THROWS_WITH_AS((void)toy_machine().with_matmul_tiles(4, 0), doctest::Contains("outside full tiles"),
+                       rapid::invalid_argument);
+}
+
 TEST_CASE("cost model: costs from a config count the matrices, the KV cache and the attention work") {
   // Qwen2.5-Coder-1.5B's shape: 28 layers, 1536 wide, 12/2 heads of 128, FFN 8960, vocab 151936.
   const auto c = shapes::make("qwen2", 28, 1536, 12, 2, 128, 8960, 151936, 32768);

@@ -125,9 +125,30 @@ struct machine {
   double matmul_ops_per_s = 0;       // matrix-product throughput at the weights' precision (FLOP/s)
   double attention_flops_per_s = 0;  // attention throughput (FLOP/s); 0 means the same as matmul_ops_per_s
   double overhead_s = 0;             // fixed cost per forward pass (s): kernel launches, fork/join, sampling
+  // A kernel that takes activation rows in tiles (ours: 4, ops/matmul.hpp) runs the rows left
+  // over after the full tiles one at a time, at another throughput; 0 rows: no tiling.
+  std::size_t matmul_tile_rows = 0;
+  double matmul_remainder_ops_per_s = 0;  // FLOP/s of those leftover rows
 
   [[nodiscard]] double attention_throughput() const noexcept {
     return attention_flops_per_s > 0 ? attention_flops_per_s : matmul_ops_per_s;
+  }
+
+  /// Seconds of matrix-product compute for `rows` activation rows of `flops_per_row` each.
+  [[nodiscard]] double matmul_compute_seconds(double rows, double flops_per_row) const noexcept {
+    const bool tiled = matmul_tile_rows > 0 && matmul_remainder_ops_per_s > 0;
+    const double tile = double(matmul_tile_rows);
+    const double in_tiles = tiled ? std::floor(rows / tile) * tile : rows;
+    return flops_per_row * (in_tiles / matmul_ops_per_s + (tiled ? (rows - in_tiles) / matmul_remainder_ops_per_s : 0.0));
+  }
+
+  /// This machine with a tiled matmul kernel (see matmul_tile_rows).
+  [[nodiscard]] machine with_matmul_tiles(std::size_t rows, double remainder_ops_per_s) const {
+    machine m = *this;
+    m.matmul_tile_rows = rows;
+    m.matmul_remainder_ops_per_s = remainder_ops_per_s;
+    m.validate();
+    return m;
   }
 
   void validate() const {
@@ -136,13 +157,14 @@ struct machine {
     detail::require_positive(matmul_ops_per_s, "matmul throughput (FLOP/s)", who);
     detail::require_finite_nonnegative(attention_flops_per_s, "attention throughput (FLOP/s)", who);
     detail::require_finite_nonnegative(overhead_s, "per-forward overhead (s)", who);
+    if (matmul_tile_rows > 0) detail::require_positive(matmul_remainder_ops_per_s, "matmul throughput outside full tiles (FLOP/s)", who);
   }
 
   /// A machine described by measured numbers (read bandwidth from benchmarks/read_bandwidth.hpp,
   /// matmul throughput from `matmul_ops_per_s_from_bench`, attention from a micro-benchmark).
   [[nodiscard]] static machine measured(std::string name, double read_bytes_per_s, double matmul_ops_per_s,
                                         double attention_flops_per_s = 0, double overhead_s = 0) {
-    machine m{std::move(name), read_bytes_per_s, matmul_ops_per_s, attention_flops_per_s, overhead_s};
+    machine m{std::move(name), read_bytes_per_s, matmul_ops_per_s, attention_flops_per_s, overhead_s, 0, 0};
     m.validate();
     return m;
   }
@@ -203,7 +225,7 @@ struct forward_cost {
   detail::require_finite_nonnegative(context, "context", m.name);
   forward_cost f;
   const double w_mem = m.weight_bytes / hw.read_bytes_per_s;
-  const double w_cmp = new_tokens * m.matmul_flops_per_token / hw.matmul_ops_per_s;
+  const double w_cmp = hw.matmul_compute_seconds(new_tokens, m.matmul_flops_per_token);
   f.weights_s = std::max(w_mem, w_cmp);
   f.weights_compute_bound = w_cmp > w_mem;
   const double kv_mem = (context + new_tokens) * m.kv_bytes_per_position / hw.read_bytes_per_s;
