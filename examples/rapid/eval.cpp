@@ -271,7 +271,7 @@ std::string haystack_text(const eval_args& e) {
   return read_text_file(p.string());
 }
 
-json record(const eval::task_instance& t, const config& c, const json& settings,
+json record(const eval::task_instance& t, const config& c, const json& settings, std::uint64_t decoding_seed,
             const method_result& r, double lc_tps, double long_prefill_s) {
   const auto& s = r.stats;
   const auto sc = eval::score(r.answer, t.answers);
@@ -286,7 +286,7 @@ json record(const eval::task_instance& t, const config& c, const json& settings,
                {"depth", t.depth}, {"seed", t.spec.seed}, {"index", t.spec.index}, {"measured_tokens", t.n_tokens}};
   j["config"] = settings;  // the sweep's fixed settings, then this configuration's own
   if (c.method != "magicdec") j["config"].erase("sink"), j["config"].erase("window");
-  j["config"].update(json{{"method", c.method}, {"decoding_seed", instance_seed(settings.at("seed").get<std::uint64_t>(), t.id)},
+  j["config"].update(json{{"method", c.method}, {"decoding_seed", decoding_seed},
                           {"drafter", c.drafter.empty() ? std::string() : c.drafter_name()},
                           {"rule", rules.at(c.method)}, {"eta", c.eta}, {"gamma", c.gamma}, {"rag_budget", c.budget}});
   j["stats"] = {{"drafted", s.drafted}, {"accepted", s.accepted}, {"acceptance_rate", s.acceptance_rate()}, {"tau", s.tau()},
@@ -416,7 +416,7 @@ void run_eval(const eval_args& e) {
       const auto r = run_method(s, c.method, false);
       if (c.method == "lc") lc_speed[t.id] = r.stats.decode_tokens_per_second();
       const auto lc = lc_speed.find(t.id);
-      const json j = record(t, c, settings, r, lc == lc_speed.end() ? 0.0 : lc->second, s.target_prefill_s);
+      const json j = record(t, c, settings, s.a.seed, r, lc == lc_speed.end() ? 0.0 : lc->second, s.target_prefill_s);
       out << j.dump() << '\n';
       out.flush();  // a killed sweep loses at most the configuration it was running
       ++finished;

@@ -6,7 +6,8 @@
   3. shards 0/2 and 1/2 split the instances disjointly, and their files together hold exactly the
      one-run keys with the same answers and scores;
   4. resuming with another fixed setting (-n) is refused with a message that names it;
-  5. `rapid report`'s paired table (each configuration against LC) counts what the records say.
+  5. `rapid report`'s paired table (each configuration against LC) counts what the records say;
+  6. its pooled summary counts the runs and averages contains-answer as the records say.
 usage: eval_resume.py RAPID_BINARY MODEL.gguf HAYSTACK_DIR WORK_DIR
 """
 import json
@@ -117,6 +118,16 @@ def main():
         assert len(row) == 1, f"no paired row for {name}:\n" + "\n".join(paired)
         cells = [c.strip() for c in row[0].split("|")]
         assert cells[3] == "4" and cells[4] == " / ".join(map(str, counts)), (row[0], counts)
+
+    # 6. The pooled summary: runs and contains-answer per configuration, as the records say.
+    summary = p.stdout.split("## Summary per configuration", 1)[1].split("\n## ", 1)[0].splitlines()
+    for cfg in configs | {"lc"}:
+        mine = [r["scores"]["contains"] for k, r in a.items() if k.split("|", 1)[1] == cfg]
+        row = [line for line in summary if line.startswith(f"| {cfg.replace('|', ', ')} |")]
+        assert len(row) == 1, f"no summary row for {cfg}:\n" + "\n".join(summary)
+        cells = [c.strip() for c in row[0].split("|")]
+        assert cells[2] == str(len(mine)), (row[0], len(mine))
+        assert cells[3].startswith(f"{100 * sum(mine) / len(mine):.1f}"), (row[0], mine)
 
     print(f"eval resume/shard: 16 records; re-run appended none; a 5-record file completed with restored prefills; "
           f"shards {len(r0)} + {len(r1)} records match the single run")
