@@ -184,6 +184,7 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
   if (!in) throw rapid::io_error("cannot open the results file", {path, {}, {}});
   struct group {
     double tau = 0, speedup = 0, target_ctx = 0, drafter_ctx = 0, emitted = 0, drafted = 0, steps = 0;
+    std::vector<double> offered;  // [gamma] steps that offered a draft at each position, summed over records
     int n = 0;
     std::string kind;    // the drafter: "rag", "none", "self" or the drafter's file
     std::string target;  // the target's file
@@ -202,6 +203,9 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
     g.target_ctx += st.at("target_prompt_tokens").get<double>(), g.drafter_ctx += st.at("drafter_prompt_tokens").get<double>();
     g.emitted += st.at("emitted").get<double>();
     g.drafted += st.at("drafted").get<double>(), g.steps += st.at("steps").get<double>();
+    const auto& offered = st.at("detail").value("offered_at", std::vector<double>{});
+    if (g.offered.size() < offered.size()) g.offered.resize(offered.size());
+    for (std::size_t i = 0; i < offered.size(); ++i) g.offered[i] += offered[i];
     ++g.n;
     g.kind = method == "rag" ? "rag" : method == "lookup" ? "none" : c.at("drafter").get<std::string>() == "self" || method == "magicdec" ? "self" : c.at("drafter").get<std::string>();
     g.target = c.at("target").get<std::string>();
@@ -228,6 +232,17 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
       if (kind == "self") sc.drafter = target;
       else if (kind != "none") sc.drafter = cost_of_file(kind);
       predicted = predict_from_tau(sc, m2, std::max(1.0, tau)).speedup;
+      if (kind == "none" && !g.offered.empty()) {
+        // Prompt lookup drafts 0 to gamma tokens a step, and a verification's cost is not linear
+        // in its rows (tiles of 4): average the cost over the steps' measured widths.
+        double verify = 0;
+        for (std::size_t k = 0; k <= g.offered.size(); ++k) {
+          const double at_least_k = k == 0 ? g.steps : g.offered[k - 1];
+          const double exactly_k = at_least_k - (k < g.offered.size() ? g.offered[k] : 0.0);
+          verify += exactly_k / g.steps * forward_seconds(target, m2, double(k) + 1, tctx);
+        }
+        predicted = std::max(1.0, tau) * forward_seconds(target, m2, 1, tctx) / verify;
+      }
     }
     const double err = predicted / measured - 1;
     worst = std::max(worst, std::abs(err));

@@ -356,13 +356,17 @@ void run_eval(const eval_args& e) {
   const model::tokenizer& tok = s.tok;
   const snapshot_store snapshots(e.kv_dir.empty() ? fs::path(cache_dir()) / "kv" : fs::path(e.kv_dir), e.kv_limit_gb);
   const eval::token_counter count = [&](std::string_view text) { return tok.encode(text).size(); };
+  // Every instance first (a second or two), so that one that cannot be made stops the sweep now,
+  // not hours into it.
+  std::vector<eval::task_instance> tasks;  // [todo_specs.size()]
+  for (const std::size_t i : todo_specs) tasks.push_back(eval::generate_task(specs[i], hay, count, {.tolerance = e.tolerance}));
   std::ofstream out(out_path, std::ios::app);
   if (!out) throw io_error("cannot append to the results file", {out_path.string(), {}, {}});
 
   std::size_t finished = 0;
   const auto started = std::chrono::steady_clock::now();
   for (std::size_t n = 0; n < todo_specs.size(); ++n) {
-    const auto t = eval::generate_task(specs[todo_specs[n]], hay, count, {.tolerance = e.tolerance});
+    const auto& t = tasks[n];
     if (!quiet)
       std::fprintf(stderr, "[%zu/%zu] %s (%zu tokens, depth %.2f)\n", n + 1, todo_specs.size(), t.id.c_str(), t.n_tokens,
                    t.depth);

@@ -262,6 +262,30 @@ TEST_CASE("tasks: lengths from 2K to 32K tokens land within tolerance") {
   check_instance(t, words, 0.005);
 }
 
+TEST_CASE("tasks: sentences longer than the tolerance are cut at a word end") {
+  // The prose with 7 of every 8 sentence ends removed: sentences of about 100 words, so at 1 % of
+  // 1000 words (+-10) most targets fall inside a sentence and no sentence cut is within tolerance.
+  std::string hay;
+  std::size_t sentence = 0;
+  for (const char c : prose()) {
+    if (c == '.' && sentence++ % 8 != 7) continue;
+    hay += c;
+  }
+  std::size_t mid_sentence = 0;
+  for (const auto kind : {task_kind::single_needle, task_kind::multi_key_needle, task_kind::passkey, task_kind::variable_tracking})
+    for (std::size_t index = 0; index < 4; ++index) {
+      const auto t = eval::generate_task({kind, 1000, 0.5, index, 0}, hay, words, {.tolerance = 0.01});
+      CAPTURE(t.id);
+      check_instance(t, words, 0.01);
+      const std::string_view tail = std::string_view(t.document).substr(t.document.size() - 40);
+      CHECK(hay.find(tail) != std::string::npos); // the end is the haystack's text, cut after a whole word
+      const std::size_t at = hay.find(tail) + tail.size();
+      CHECK((at == hay.size() || std::isspace(static_cast<unsigned char>(hay[at]))));
+      mid_sentence += tail.back() != '.';
+    }
+  CHECK(mid_sentence >= 8); // the word cuts were needed (a sentence cut ends in '.')
+}
+
 TEST_CASE("tasks: the essays and the Bible as haystacks") {
   const auto text = essays();
   const auto kjv = bible();

@@ -496,17 +496,9 @@ inline void validate(const task_spec& spec, const task_options& o, const token_c
     const std::size_t c = detail::boundary_near(filler, p, dir, kv);
     return c ? c : detail::boundary_near(filler, 1, 1, kv);
   };
-  std::optional<std::size_t> last_cut;
-  int direction = 0; // +1: the last try was short, -1: long
+  // Cuts the filler at `cut`, inserts the needles and measures (into n); the instance when within tolerance.
   std::size_t n = 0;
-  for (int round = 0; round < 8; ++round) {
-    if (kv && want + 4096 > filler.size()) {
-      lines = detail::kv_lines(kv_g, kv_used, 2 * want + 4096);
-      filler = lines;
-    }
-    std::size_t cut = cut_at(want, 0);
-    if (last_cut && cut == *last_cut) // the rescaled cut snapped back: take the next boundary the count needs
-      cut = direction > 0 ? cut_at(cut + 1, 1) : cut_at(cut - 1, -1);
+  auto try_cut = [&](std::size_t cut) -> std::optional<task_instance> {
     const std::string_view hay = filler.substr(0, cut);
     auto doc = detail::insert_needles(hay, plan.needles, kv);
     std::optional<detail::cloze> c;
@@ -517,24 +509,39 @@ inline void validate(const task_spec& spec, const task_options& o, const token_c
       plan.question = c->question;
     }
     n = count(doc.document) + count(plan.question);
-    if (std::abs(double(n) - target) <= o.tolerance * target) {
-      out.document = std::move(doc.document);
-      out.question = plan.question;
-      out.n_tokens = n;
-      if (cloze) {
-        out.answers = {c->word};
-        out.depth = double(c->offset) / double(out.document.size());
-        out.evidence = {{c->offset, c->sentence}};
-        return out;
-      }
-      out.answers = plan.answers;
-      out.depth = doc.depths[plan.evidence.front()];
-      for (const auto i : plan.evidence) out.evidence.push_back({doc.offsets[i], plan.needles[i].text});
-      if (detail::occurrences(out.document, plan.unique) != 1)
-        throw error(out.id + ": internal: '" + plan.unique + "' does not occur exactly once in the document");
-      return out;
+    if (std::abs(double(n) - target) > o.tolerance * target) return std::nullopt;
+    task_instance t = out;
+    t.document = std::move(doc.document);
+    t.question = plan.question;
+    t.n_tokens = n;
+    if (cloze) {
+      t.answers = {c->word};
+      t.depth = double(c->offset) / double(t.document.size());
+      t.evidence = {{c->offset, c->sentence}};
+      return t;
     }
+    t.answers = plan.answers;
+    t.depth = doc.depths[plan.evidence.front()];
+    for (const auto i : plan.evidence) t.evidence.push_back({doc.offsets[i], plan.needles[i].text});
+    if (detail::occurrences(t.document, plan.unique) != 1)
+      throw error(out.id + ": internal: '" + plan.unique + "' does not occur exactly once in the document");
+    return t;
+  };
+
+  std::optional<std::size_t> last_cut, shorter, longer; // the longest cut measured short, the shortest measured long
+  int direction = 0; // +1: the last try was short, -1: long
+  for (int round = 0; round < 8; ++round) {
+    if (kv && want + 4096 > filler.size()) {
+      lines = detail::kv_lines(kv_g, kv_used, 2 * want + 4096);
+      filler = lines;
+    }
+    std::size_t cut = cut_at(want, 0);
+    if (last_cut && cut == *last_cut) // the rescaled cut snapped back: take the next boundary the count needs
+      cut = direction > 0 ? cut_at(cut + 1, 1) : cut_at(cut - 1, -1);
+    if (auto t = try_cut(cut)) return *t;
     if (cut >= filler.size() && double(n) < target) throw too_short(double(n), haystack.size() - filler.size());
+    if (double(n) < target) shorter = std::max(shorter.value_or(0), cut);
+    else longer = std::min(longer.value_or(cut), cut);
     if (last_cut && cut == *last_cut) break;
     last_cut = cut;
     direction = double(n) < target ? 1 : -1;
@@ -542,9 +549,26 @@ inline void validate(const task_spec& spec, const task_options& o, const token_c
     const double hay_tokens = std::max(1.0, double(n) - extra);
     want = static_cast<std::size_t>(std::llround(double(cut) * (target - extra) / hay_tokens));
   }
+  // One sentence spans the whole tolerance (a long sentence at a short length): bisect between the
+  // closest short and long cuts at word ends (line starts for key-value lists). Only instances the
+  // sentence cuts above cannot make come here, so every other instance stays as it was.
+  auto fine = [&](std::size_t c) {
+    return kv ? filler[c - 1] == '\n' : detail::blank(filler[c]) && !detail::blank(filler[c - 1]);
+  };
+  while (shorter && longer && *longer - *shorter > 1) {
+    const std::size_t mid = *shorter + (*longer - *shorter) / 2;
+    std::size_t c = mid;
+    while (c > *shorter && !fine(c)) --c;
+    if (c == *shorter)
+      for (c = mid + 1; c < *longer && !fine(c);) ++c;
+    if (c == *longer) break; // no word end between them
+    if (auto t = try_cut(c)) return *t;
+    (double(n) < target ? shorter : longer) = c;
+  }
   throw invalid_argument(out.id + ": could not cut the document within " + std::to_string(std::llround(o.tolerance * 100)) +
                          " % of " + std::to_string(spec.tokens) + " tokens (last try " + std::to_string(n) +
-                         "): its sentence boundaries are too far apart; raise task_options::tolerance or pass prose");
+                         "): no sentence or word end lands within it; raise task_options::tolerance "
+                         "(rapid eval --tolerance) or pass prose");
 }
 
 /// The cells kinds x lengths x depths, each with `instances` instances.
