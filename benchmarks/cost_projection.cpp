@@ -224,6 +224,12 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
     double predicted = 0;
     if (kind == "rag") {  // the RAG target's prompt is the short one (records name it the target's)
       predicted = forward_seconds(target, m2, 1, std::max(tctx, dctx)) / forward_seconds(target, m2, 1, std::min(tctx, dctx));
+    } else if (kind == "none" && !g.offered.empty()) {
+      // Prompt lookup drafts 0 to gamma tokens a step: cost its verifications at the measured widths.
+      std::vector<double> steps_with(g.offered.size() + 1);  // (gamma + 1) steps that offered exactly k drafts
+      for (std::size_t w = 0; w < steps_with.size(); ++w)
+        steps_with[w] = (w == 0 ? g.steps : g.offered[w - 1]) - (w < g.offered.size() ? g.offered[w] : 0.0);
+      predicted = predict_free_drafter(target, m2, tctx, std::max(1.0, tau), steps_with).speedup;
     } else {
       // Verification width: the drafts actually made per step (lookup often finds fewer than gamma).
       const int width = std::max(1, static_cast<int>(std::lround(g.drafted / std::max(1.0, g.steps))));
@@ -232,17 +238,6 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
       if (kind == "self") sc.drafter = target;
       else if (kind != "none") sc.drafter = cost_of_file(kind);
       predicted = predict_from_tau(sc, m2, std::max(1.0, tau)).speedup;
-      if (kind == "none" && !g.offered.empty()) {
-        // Prompt lookup drafts 0 to gamma tokens a step, and a verification's cost is not linear
-        // in its rows (tiles of 4): average the cost over the steps' measured widths.
-        double verify = 0;
-        for (std::size_t k = 0; k <= g.offered.size(); ++k) {
-          const double at_least_k = k == 0 ? g.steps : g.offered[k - 1];
-          const double exactly_k = at_least_k - (k < g.offered.size() ? g.offered[k] : 0.0);
-          verify += exactly_k / g.steps * forward_seconds(target, m2, double(k) + 1, tctx);
-        }
-        predicted = std::max(1.0, tau) * forward_seconds(target, m2, 1, tctx) / verify;
-      }
     }
     const double err = predicted / measured - 1;
     worst = std::max(worst, std::abs(err));

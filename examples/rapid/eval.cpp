@@ -3,7 +3,8 @@
 // is appended to the results file as soon as it is done; a re-run skips every key already there,
 // `--shard i/n` takes every n-th instance (shards' files concatenate into one run's), and the
 // target's prefill of each prompt is done once per instance and kept on disk (KV snapshots keyed
-// by model and prompt) so another sweep over the same tasks skips it.
+// by model and prompt) so another sweep over the same tasks skips it; so is a RAG drafter's, which
+// SD and RAPID at every eta share.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -197,8 +199,15 @@ done_set read_done(const fs::path& path, const json& settings) {
 
 // ---- prefill snapshots ------------------------------------------------------------------------
 
-/// Prefilled target states on disk, keyed by (model file, size, KV type, prompt tokens); the
-/// least recently used snapshots are deleted beyond the size limit.
+/// The transformer inside a snapshot-able object (a target is one; a drafter holds one).
+template <class T>
+const model::transformer& transformer_of(const T& t) {
+  if constexpr (std::is_base_of_v<model::transformer, T>) return t;
+  else return t.model();
+}
+
+/// Prefilled target and drafter states on disk, keyed by (model file, size, KV type, prompt
+/// tokens); the least recently used snapshots are deleted beyond the size limit.
 class snapshot_store {
 public:
   snapshot_store(fs::path dir, double limit_gb) : dir_(std::move(dir)), limit_(static_cast<std::uintmax_t>(limit_gb * 1e9)) {
@@ -214,21 +223,25 @@ public:
     return dir_ / name;
   }
 
-  /// Restores `t` from a snapshot of exactly these tokens; false when there is none.
-  bool restore(model::transformer& t, const fs::path& p, std::size_t tokens) const {
+  /// Restores `t` (a target, or a drafter) from a snapshot of exactly these tokens; false when
+  /// there is none.
+  template <class T>
+  bool restore(T& t, const fs::path& p, std::size_t tokens) const {
     if (!enabled() || !fs::exists(p)) return false;
     std::ifstream in(p, std::ios::binary);
     t.restore_cache(in);
-    if (t.size() != tokens) {  // a hash collision or a stale file: redo the prefill
-      t.reset();
+    if (transformer_of(t).size() != tokens) {  // a hash collision or a stale file: redo the prefill
+      if constexpr (std::is_base_of_v<model::transformer, T>) t.reset();  // (a drafter's start() resets itself)
       return false;
     }
     fs::last_write_time(p, fs::file_time_type::clock::now());  // recently used
     return true;
   }
 
-  void save(const model::transformer& t, const fs::path& p) const {
-    if (!enabled() || t.cache().bytes_per_position() * t.size() > limit_) return;
+  template <class T>
+  void save(const T& t, const fs::path& p) const {
+    const model::transformer& m = transformer_of(t);
+    if (!enabled() || m.cache().bytes_per_position() * m.size() > limit_) return;
     const fs::path tmp = p.string() + ".tmp";
     {
       std::ofstream out(tmp, std::ios::binary);
@@ -415,6 +428,22 @@ void run_eval(const eval_args& e) {
       s.a.gamma = c.gamma ? c.gamma : base.gamma;
       s.a.rag_budget = c.budget;
       s.drafter_model = c.drafter.empty() ? target_model : drafter_models.at(c.drafter);
+      // SD and RAPID at each eta share the drafter's prompt: its prefill is done once, then restored.
+      const std::string drafter_path = c.drafter == "self" ? base.target : c.drafter;
+      s.prime_drafter = nullptr;
+      if (snapshots.enabled() && !c.drafter.empty())
+        s.prime_drafter = [&, drafter_path](spec::rag_drafter& d, std::span<const token> prompt) {
+          const auto prefix = prompt.first(prompt.size() - 1);
+          const fs::path p = snapshots.path_for(drafter_path, base.kv, prefix);
+          if (snapshots.restore(d, p, prefix.size())) {
+            if (!quiet) std::fprintf(stderr, "  drafter prefill: restored %zu positions\n", prefix.size());
+            return 0.0;
+          }
+          progress_bar bar("  prefill drafter", quiet);
+          d.start(prefix, [&](std::size_t done, std::size_t total) { bar.update(done, total); });
+          snapshots.save(d, p);
+          return bar.elapsed();
+        };
       s.prompts = prompts_for(c.budget);
       if (c.method != "rag") ensure_prefill();
       const auto r = run_method(s, c.method, false);

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <span>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -56,6 +58,10 @@ struct session {
   std::unique_ptr<spec::long_context_target> target;
   double load_s = 0, retrieval_s = 0, target_prefill_s = 0;
   std::size_t ctx = 0;
+  /// Optional (rapid eval): puts all but the last token of a RAG drafter's prompt into its cache,
+  /// from a snapshot or by prefilling it and saving one, so that the methods sharing that prompt
+  /// (SD, RAPID at each eta) prefill it once. Returns the seconds spent prefilling (0: restored).
+  std::function<double(spec::rag_drafter&, std::span<const token> prompt)> prime_drafter;
 };
 
 /// The decoder's options from the command line (stop tokens come from the tokenizer later).
@@ -74,13 +80,14 @@ inline spec::decoder_options decoder_options(const run_args& a) {
 
 template <class Method>
 method_result decode(session& s, const std::string& name, typename Method::drafter_type& drafter,
-                     typename Method::target_type& target, bool stream) {
+                     typename Method::target_type& target, bool stream, std::size_t drafter_cached = 0,
+                     double drafter_primed_s = 0) {
   auto options = decoder_options(s.a);
   options.stop_tokens = s.tok.end_of_generation_tokens();
   Method dec(target, drafter, options);
   progress_bar draft_bar("prefill drafter", s.a.quiet || s.a.json);
   spec::prompts in{.full = s.prompts.full, .retrieved = s.prompts.retrieved,
-                   .target_cached = 0};
+                   .target_cached = 0, .drafter_cached = drafter_cached};
   if constexpr (std::is_same_v<typename Method::target_type, spec::long_context_target>)
     in.target_cached = s.prompts.full.size() - 1;  // prefilled once in execute()
   progress_bar rag_bar("prefill RAG target", s.a.quiet || s.a.json);
@@ -99,6 +106,7 @@ method_result decode(session& s, const std::string& name, typename Method::draft
     return true;
   };
   auto out = dec.generate(in, on_token);
+  out.stats.drafter_prefill_s += drafter_primed_s;  // the prompt prefix primed before generate()
   answer += text.finish();
   if (stream) std::fputs("\n", stdout);
   return {name, std::move(out.tokens), std::move(answer), out.stats, out.stats.target_prefill_s + out.stats.drafter_prefill_s};
@@ -120,9 +128,13 @@ inline method_result run_method(session& s, const std::string& m, bool stream) {
   }
   if (m == "sd" || m == "rapid" || m == "rapid-exact") {
     rag_drafter d(s.drafter_model, drafter_ctx);
-    if (m == "sd") return decode<methods::sd>(s, m, d, *s.target, stream);
-    if (m == "rapid") return decode<methods::rapid>(s, m, d, *s.target, stream);
-    return decode<methods::rapid_exact>(s, m, d, *s.target, stream);
+    const auto prompt = std::span<const token>(s.prompts.retrieved);
+    const bool prime = s.prime_drafter && prompt.size() > 1;
+    const double primed_s = prime ? s.prime_drafter(d, prompt) : 0.0;
+    const std::size_t cached = prime ? prompt.size() - 1 : 0;
+    if (m == "sd") return decode<methods::sd>(s, m, d, *s.target, stream, cached, primed_s);
+    if (m == "rapid") return decode<methods::rapid>(s, m, d, *s.target, stream, cached, primed_s);
+    return decode<methods::rapid_exact>(s, m, d, *s.target, stream, cached, primed_s);
   }
   if (m == "magicdec") {
     // Self-speculation: the target's weights with a StreamingLLM cache of sink + window.

@@ -7,7 +7,9 @@
      one-run keys with the same answers and scores;
   4. resuming with another fixed setting (-n) is refused with a message that names it;
   5. `rapid report`'s paired table (each configuration against LC) counts what the records say;
-  6. its pooled summary counts the runs and averages contains-answer as the records say.
+  6. its pooled summary counts the runs and averages contains-answer as the records say;
+  7. the drafter's prefill is shared: RAPID at the second eta restores the snapshot the first one
+     saved, and a sweep without snapshots (--kv-cache-limit 0) makes the same decisions.
 usage: eval_resume.py RAPID_BINARY MODEL.gguf HAYSTACK_DIR WORK_DIR
 """
 import json
@@ -46,7 +48,7 @@ def main():
         return p.stderr
 
     full = os.path.join(work, "full.jsonl")
-    run(full)
+    first_log = run(full)
     a = by_key(records(full))
     # 4 instances x (lc, lookup, rapid eta 0, rapid eta 10)
     assert len(a) == 16, f"expected 16 records, got {len(a)}"
@@ -129,7 +131,20 @@ def main():
         assert cells[2] == str(len(mine)), (row[0], len(mine))
         assert cells[3].startswith(f"{100 * sum(mine) / len(mine):.1f}"), (row[0], mine)
 
+    # 7. Drafter snapshots: the first run restored the drafter prefill for RAPID's second eta, and
+    # a run with no snapshots at all decides every draft alike.
+    assert first_log.count("drafter prefill: restored") == 4, "RAPID eta 10 did not reuse eta 0's drafter prefill:\n" + first_log
+    plain = os.path.join(work, "plain.jsonl")
+    run(plain, "--kv-cache-limit", "0")
+    c = by_key(records(plain))
+    assert c.keys() == a.keys()
+    for k in a:
+        for field in ("accepted", "drafted", "steps"):
+            assert c[k]["stats"][field] == a[k]["stats"][field], (k, field)
+        assert c[k]["answer"] == a[k]["answer"], k
+
     print(f"eval resume/shard: 16 records; re-run appended none; a 5-record file completed with restored prefills; "
+          f"drafter prefills shared and equal to unshared ones; "
           f"shards {len(r0)} + {len(r1)} records match the single run")
 
 

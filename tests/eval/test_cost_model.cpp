@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <optional>
+#include <vector>
 
 #include "rapid/eval/cost_model.hpp"
 
@@ -150,6 +151,35 @@ TEST_CASE("cost model: speedup by hand with a free drafter and with a model draf
   // retrieval_augmented_exact forwards every draft and then commits one token: gamma + 1 forwards.
   s.drafter_wants_next_q = true;
   CHECK(predict_from_acceptance(s, hw, 0.5).draft_s == doctest::Approx(5 * d1));
+}
+
+TEST_CASE("cost model: a free drafter of varying width is costed at its measured widths") {
+  const auto hw = machine::measured("toy", 1e10, /*matmul*/ 4e10, 1e11);  // weights: 1-2 rows memory-bound, 3 compute-bound
+  const auto target = toy_target();
+  const auto t = [&](double rows) { return forward_seconds(target, hw, rows, 1000); };
+  // Every step at the same width: the same as predict_from_tau at that gamma.
+  const spec_config s{.target = target, .drafter = std::nullopt, .target_context = 1000, .gamma = 2};
+  const std::vector<double> all_two = {0, 0, 7};
+  const auto same = predict_free_drafter(target, hw, 1000, 2.5, all_two);
+  CHECK(same.speedup == doctest::Approx(predict_from_tau(s, hw, 2.5).speedup));
+  CHECK(same.acceptance == doctest::Approx(0.75));  // 1.5 accepted of 2 offered per step
+  // Half the steps draft nothing, half draft 2: the verification costs average t(1) and t(3),
+  // which is not t(2) (the mean width) because t(3) is compute-bound.
+  const std::vector<double> mixed = {5, 0, 5};
+  const auto e = predict_free_drafter(target, hw, 1000, 1.5, mixed);
+  CHECK(e.verify_s == doctest::Approx((t(1) + t(3)) / 2));
+  CHECK(e.verify_s != doctest::Approx(t(2)));
+  CHECK(e.speedup == doctest::Approx(1.5 * t(1) / e.verify_s));
+  CHECK(e.acceptance == doctest::Approx(0.5));
+  CHECK(e.draft_s == 0);
+  // Nothing ever offered: one-token verifications, no acceptance.
+  const std::vector<double> none = {4};
+  CHECK(predict_free_drafter(target, hw, 1000, 1.0, none).speedup == doctest::Approx(1.0));
+  // Bad input names what is wrong.
+  const std::vector<double> empty = {0, 0}, negative = {1, -1};
+  CHECK_THROWS_WITH_AS((void)predict_free_drafter(target, hw, 1000, 1.0, empty), doctest::Contains("no steps"), rapid::invalid_argument);
+  CHECK_THROWS_AS((void)predict_free_drafter(target, hw, 1000, 1.0, negative), rapid::invalid_argument);
+  CHECK_THROWS_WITH_AS((void)predict_free_drafter(target, hw, 1000, 3.5, mixed), doctest::Contains("tau"), rapid::invalid_argument);
 }
 
 TEST_CASE("cost model: monotonicity") {

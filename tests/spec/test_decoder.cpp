@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <sstream>
 #include <cstdlib>
 #include <string_view>
 #include <memory>
@@ -231,6 +232,55 @@ TEST_CASE("greedy_match: every drafter reproduces the target's greedy decoding o
     CHECK(out.tokens == reference);
     CHECK(out.stats.target_prefill_s < 0.05);  // nothing was recomputed
   }
+}
+
+TEST_CASE("a RAG drafter resumed from a snapshot of its prompt prefix decodes exactly as one started from scratch") {
+  const auto s = load_smollm2();
+  if (!s) return;
+  using namespace spec;
+  using rapid_decoder = speculative_decoder<rag_drafter, long_context_target, retrieval_augmented>;
+  const model::transformer_options to{.n_ctx = 1024, .threads = 2};
+  // Sampling with eta > 0: every draft's q enters the acceptance test and p_hat, so a drafter
+  // state that differed in any logit would show in the tokens or the acceptance counts.
+  const decoder_options o{.gamma = 4, .acceptance = {.sampling = {.temperature = 0.7f}, .eta = 10.f}, .seed = 7, .max_new_tokens = 40};
+  long_context_target target(s->m, to);
+  rag_drafter scratch(s->m, to);
+  rapid_decoder a(target, scratch, o);
+  const auto ref = a.generate({.full = s->full, .retrieved = s->retrieved});
+
+  // The snapshot: the drafter's cache after all but the last retrieved token.
+  const auto prefix = std::span<const token>(s->retrieved).first(s->retrieved.size() - 1);
+  rag_drafter primer(s->m, to);
+  primer.start(prefix);
+  std::stringstream snapshot;
+  primer.save_cache(snapshot);
+
+  rag_drafter resumed(s->m, {.n_ctx = 512, .threads = 2});  // another capacity: a snapshot only needs room
+  resumed.restore_cache(snapshot);
+  rapid_decoder b(target, resumed, o);
+  const auto out = b.generate({.full = s->full, .retrieved = s->retrieved, .drafter_cached = prefix.size()});
+  CHECK(out.tokens == ref.tokens);
+  CHECK(out.stats.accepted == ref.stats.accepted);
+  CHECK(out.stats.drafted == ref.stats.drafted);
+  CHECK(out.stats.accepted_at == ref.stats.accepted_at);
+  MESSAGE("resumed drafter: " << out.stats.accepted << " of " << out.stats.drafted << " drafts accepted, as from scratch");
+
+  // What cannot resume says so.
+  rag_drafter empty(s->m, to);
+  rapid_decoder c(target, empty, o);
+  CHECK_THROWS_WITH_AS(c.generate({.full = s->full, .retrieved = s->retrieved, .drafter_cached = prefix.size()}),
+                       doctest::Contains("cache holds 0"), invalid_argument);
+  CHECK_THROWS_WITH_AS(b.generate({.full = s->full, .retrieved = s->retrieved, .drafter_cached = s->retrieved.size()}),
+                       doctest::Contains("at least the last"), invalid_argument);
+  streaming_drafter window(s->m, {.n_ctx = 4 + 124 + 128, .threads = 2}, {.sink = 4, .window = 124}, 128);
+  window.start(std::span<const token>(s->full).first(100));
+  speculative_decoder<streaming_drafter, long_context_target, speculative_sampling> w(target, window, o);
+  CHECK_THROWS_WITH_AS(w.generate({.full = s->full, .retrieved = s->retrieved, .drafter_cached = 100}),
+                       doctest::Contains("streaming-window"), invalid_argument);
+  prompt_lookup lookup(target.vocab_size());
+  speculative_decoder<prompt_lookup, long_context_target, speculative_sampling> l(target, lookup, o);
+  CHECK_THROWS_WITH_AS(l.generate({.full = s->full, .retrieved = s->retrieved, .drafter_cached = 10}),
+                       doctest::Contains("cannot resume"), invalid_argument);
 }
 
 TEST_CASE("streaming window: the cache holds sink + window entries at their true positions") {

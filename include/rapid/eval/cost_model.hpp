@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -336,6 +337,37 @@ inline spec_estimate predict(const spec_config& s, const machine& hw, double tau
   s.validate();
   hw.validate();
   return detail::predict(s, hw, expected_tokens_per_step(acceptance, s.gamma), acceptance);
+}
+
+/// A free drafter (prompt lookup) whose steps offer a varying number of drafts: each verification
+/// is as wide as its step's drafts + 1, and a forward's cost is not linear in its rows (matmul
+/// tiles), so the step cost is averaged over the measured widths rather than taken at the mean.
+/// steps_with[k]: how many steps (or what share of them) offered exactly k drafts; tau: tokens
+/// emitted per step. The acceptance returned is accepted drafts (tau - 1) per offered draft.
+[[nodiscard]] inline spec_estimate predict_free_drafter(const model_cost& target, const machine& hw, double target_context,
+                                                        double tau, std::span<const double> steps_with) {
+  target.validate();
+  hw.validate();
+  detail::require_finite_nonnegative(target_context, "target_context", target.name);
+  double steps = 0, offered = 0, verify = 0;
+  for (std::size_t k = 0; k < steps_with.size(); ++k) {
+    detail::require_finite_nonnegative(steps_with[k], "steps_with (a count of steps)", target.name);
+    steps += steps_with[k];
+    offered += double(k) * steps_with[k];
+    if (steps_with[k] > 0) verify += steps_with[k] * forward_seconds(target, hw, double(k) + 1, target_context);
+  }
+  if (!(steps > 0)) throw invalid_argument("predict_free_drafter: steps_with counts no steps", {{}, "steps_with", {}});
+  if (!(tau >= 1 && tau <= 1 + double(steps_with.size() - 1)))
+    throw invalid_argument("tau must lie in [1, widest step + 1] = [1, " + std::to_string(steps_with.size()) + "], got " +
+                               std::to_string(tau),
+                           {{}, "tau", {}});
+  spec_estimate e;
+  e.tau = tau;
+  e.acceptance = offered > 0 ? std::min(1.0, (tau - 1) * steps / offered) : 0.0;
+  e.lc_token_s = forward_seconds(target, hw, 1, target_context);
+  e.verify_s = verify / steps;
+  e.speedup = e.lc_token_s / e.seconds_per_token();
+  return e;
 }
 
 /// The gamma in [1, max_gamma] with the highest predicted speedup at this acceptance.

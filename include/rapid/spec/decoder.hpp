@@ -48,6 +48,7 @@ struct prompts {
   std::span<const token> full;
   std::span<const token> retrieved;
   std::size_t target_cached = 0;  // leading target-prompt tokens already in the target's cache (reuse)
+  std::size_t drafter_cached = 0; // leading drafter-prompt tokens already in the drafter's cache (a restored snapshot)
   progress_fn target_progress;    // called during the target's prefill
   progress_fn drafter_progress;
 
@@ -111,6 +112,9 @@ public:
                            " positions; its context holds " + std::to_string(target_.capacity()));
     if (in.target_cached > tp.size() - 1 || in.target_cached > target_.size())
       throw invalid_argument("target_cached (" + std::to_string(in.target_cached) + ") exceeds what the cache and prompt hold");
+    if (in.drafter_cached > 0 && in.drafter_cached >= dp.size())
+      throw invalid_argument("drafter_cached (" + std::to_string(in.drafter_cached) + ") must leave at least the last of the " +
+                             std::to_string(dp.size()) + " drafter-prompt tokens to forward");
 
     generation out;
     decode_stats& st = out.stats;
@@ -124,7 +128,13 @@ public:
       target_.prefill(tp.subspan(in.target_cached, tp.size() - 1 - in.target_cached), options_.prefill_chunk, in.target_progress);
     auto t1 = clock::now();
     st.target_prefill_s = seconds(t0, t1);
-    drafter_.start(dp, in.drafter_progress);
+    if (in.drafter_cached == 0) {
+      drafter_.start(dp, in.drafter_progress);
+    } else if constexpr (requires { drafter_.start(dp, in.drafter_progress, in.drafter_cached); }) {
+      drafter_.start(dp, in.drafter_progress, in.drafter_cached);
+    } else {
+      throw invalid_argument("drafter_cached is set, but this drafter cannot resume from a cached prefix");
+    }
     st.drafter_prefill_s = seconds(t1, clock::now());
 
     token pending = tp.back();

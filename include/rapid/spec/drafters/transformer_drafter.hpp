@@ -10,9 +10,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <memory>
+#include <istream>
 #include <optional>
+#include <ostream>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "rapid/core/error.hpp"
@@ -63,10 +66,26 @@ public:
   [[nodiscard]] const CachePolicy& cache_policy() const noexcept { return policy_; }
 
   /// Prefills the drafter's prompt (in chunks, trimming the cache between them).
-  void start(std::span<const token> prompt, const progress_fn& progress = {}) {
+  void start(std::span<const token> prompt, const progress_fn& progress = {}) { start(prompt, progress, 0); }
+
+  /// The same, when the cache already holds the first `cached` prompt tokens (restore_cache of a
+  /// snapshot taken after prefilling them): only the rest is forwarded. Forwards are
+  /// batch-invariant, so the drafter ends in the same state as a start from scratch. Only a cache
+  /// that keeps every position can resume: a streaming window's contents depend on where its
+  /// prefill chunks fell.
+  void start(std::span<const token> prompt, const progress_fn& progress, std::size_t cached) {
     if (prompt.empty()) throw invalid_argument("drafter: empty prompt");
-    t_.reset();
-    for (std::size_t done = 0; done < prompt.size();) {
+    if (cached == 0) {
+      t_.reset();
+    } else {
+      if (!std::is_same_v<CachePolicy, full_cache>)
+        throw invalid_argument("drafter: a streaming-window drafter cannot resume a cached prefix; start it from scratch");
+      if (cached >= prompt.size() || t_.size() != cached || t_.position() != cached)
+        throw invalid_argument("drafter: asked to resume after " + std::to_string(cached) + " cached tokens of a " +
+                               std::to_string(prompt.size()) + "-token prompt, but the cache holds " +
+                               std::to_string(t_.size()) + " (restore a snapshot of the prompt minus at least its last token)");
+    }
+    for (std::size_t done = cached; done < prompt.size();) {
       const std::size_t n = std::min(chunk_, prompt.size() - done);
       remember(t_.forward(prompt.subspan(done, n), model::logits_for::last_row));
       policy_.trim(t_);
@@ -74,6 +93,11 @@ public:
       if (progress) progress(done, prompt.size());
     }
   }
+
+  /// Snapshots of the drafter's cache (e.g. after prefilling all but the last prompt token), so
+  /// that several decoders sharing a drafter prompt prefill it once.
+  void save_cache(std::ostream& out) const { t_.save_cache(out); }
+  void restore_cache(std::istream& in) { t_.restore_cache(in); }
 
   /// Drafts up to request.gamma tokens from the last committed state. With greedy drafting the
   /// block is one-hot (no distribution rows); otherwise it holds q for each draft.

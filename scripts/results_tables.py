@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Regenerates the data tables of docs/results.md from the committed `rapid eval` records.
+
+Each table in the page sits between two markers,
+
+    <!-- table:NAME -->
+    ...
+    <!-- /table:NAME -->
+
+and this script replaces what lies between them (the prose around them is written by hand and
+quotes these tables). Usage:
+
+    python3 scripts/results_tables.py                 # rewrite docs/results.md in place
+    python3 scripts/results_tables.py --print speed   # print one table
+    python3 scripts/results_tables.py --check         # exit 1 if the page is out of date
+
+Intervals are 95 % normal half-widths over instances; paired tests are two-sided exact McNemar
+tests on contains-answer. The cost-model table runs build/benchmarks/cost_projection (built by
+the default CMake configuration) with the machine numbers quoted in the page.
+"""
+import argparse
+import collections
+import json
+import math
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MAIN = ROOT / 'docs/results/qwen15b_n48.jsonl'
+UPWARD = ROOT / 'docs/results/upward_v3.jsonl'
+PAGE = ROOT / 'docs/results.md'
+CTXS = [1024, 2048, 4096]
+COST_ARGS = ['--matmul-tile', '4', '--bw1', '23.0e9', '--bw2', '30.8e9', '--matmul-rows-per-s', '6833',
+             '--matvec-1t-us', '364', '--magicdec-cache', '512']
+
+
+def load(path):
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def mean(x):
+    return sum(x) / len(x)
+
+
+def half_width(x):
+    if len(x) < 2:
+        return float('nan')
+    m = mean(x)
+    return 1.96 * math.sqrt(sum((v - m) ** 2 for v in x) / (len(x) - 1)) / math.sqrt(len(x))
+
+
+def ci(x, scale=1, digits=2, unit=''):
+    """'mean ± half-width' of x, or '-' when empty."""
+    if not x:
+        return '-'
+    return f'{mean(x) * scale:.{digits}f} ± {half_width(x) * scale:.{digits}f}{unit}'
+
+
+def mcnemar(b, c):
+    """Two-sided exact McNemar p for b and c discordant pairs."""
+    n = b + c
+    return 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n)
+
+
+def drafter_label(c):
+    d = c['drafter']
+    return 'self' if d == 'self' else d.replace('qwen2.5-coder-', '').replace('.gguf', '').upper().replace('-INSTRUCT-Q4_K_M', '')
+
+
+def method_name(c):
+    m = c['method']
+    if m == 'rapid':
+        return f"RAPID eta {c['eta']:g}"
+    return {'lc': 'LC', 'rag': 'RAG', 'sd': 'SD', 'lookup': 'prompt lookup', 'magicdec': 'MagicDec'}[m]
+
+
+def contains(r):
+    return r['scores']['contains'] > 0
+
+
+def acceptances(rs):
+    return [r['stats']['acceptance_rate'] for r in rs if r['stats']['drafted'] > 0]
+
+
+def paired_row(a_name, b_name, A, B):
+    """One row of a paired table: A and B map task id -> record."""
+    common = [i for i in A if i in B]
+    both = sum(contains(A[i]) and contains(B[i]) for i in common)
+    only_a = sum(contains(A[i]) and not contains(B[i]) for i in common)
+    only_b = sum(contains(B[i]) and not contains(A[i]) for i in common)
+    neither = len(common) - both - only_a - only_b
+    acc = [A[i]['stats']['acceptance_rate'] - B[i]['stats']['acceptance_rate'] for i in common
+           if A[i]['stats']['drafted'] > 0 and B[i]['stats']['drafted'] > 0]
+    em = [A[i]['scores']['exact_match'] - B[i]['scores']['exact_match'] for i in common]
+    acc_cell = '-' if not acc else f'{mean(acc) * 100:+.1f} ± {half_width(acc) * 100:.1f} pt'
+    return (f'| {a_name} | {b_name} | {both} / {only_a} / {only_b} / {neither} | {mcnemar(only_a, only_b):.2g} | '
+            f'{acc_cell} | {mean(em):+.2f} ± {half_width(em):.2f} |')
+
+
+PAIRED_HEAD = ['| method | reference | both / only method / only reference / neither | McNemar p | acceptance, paired | exact match, paired |',
+               '|---|---|---|---:|---|---|']
+
+
+class Records:
+    """The main results file, split into the page's groups of rows."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        # Main rows: the 0.5B drafter (or none), budget 512, gamma 4, on the instances SD ran.
+        main = [r for r in rows if r['config']['rag_budget'] in (0, 512) and r['config']['gamma'] in (0, 4)
+                and r['config']['drafter'] != 'self' and r['config']['method'] != 'magicdec']
+        sd_ids = {r['task']['id'] for r in main if r['config']['method'] == 'sd'}
+        self.main = collections.defaultdict(list)
+        for r in main:
+            if r['task']['id'] in sd_ids:
+                self.main[method_name(r['config'])].append(r)
+        self.order = ['LC', 'RAG', 'SD', 'RAPID eta 0', 'RAPID eta 5', 'RAPID eta 10', 'RAPID eta 20', 'prompt lookup']
+        counts = {k: len(self.main[k]) for k in self.order}
+        if len(set(counts.values())) != 1:
+            raise SystemExit(f'main rows have unequal instance counts: {counts}')
+        self.by_id = {k: {r['task']['id']: r for r in v} for k, v in self.main.items()}
+        # Self-speculation rows (target as drafter) and MagicDec, at gamma 4 / budget 512.
+        self.self_rows = collections.defaultdict(list)
+        for r in rows:
+            c = r['config']
+            if c['gamma'] == 4 and (c['drafter'] == 'self' or c['method'] == 'magicdec'):
+                self.self_rows[method_name(c) + (' (self, RAG)' if c['method'] != 'magicdec' else '')].append(r)
+
+    def n(self):
+        return len(self.main['LC'])
+
+
+def table_speed(R):
+    out = ['| method (drafter) | 1K | 2K | 4K | acceptance (all lengths) | tau |', '|---|---|---|---|---|---|']
+    for k in R.order[1:]:
+        rs = R.main[k]
+        cells = [ci([r['speedup'] for r in rs if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in CTXS]
+        acc = acceptances(rs)
+        label = {'RAG': 'RAG (target on 512 retrieved tokens)', 'prompt lookup': 'prompt lookup'}.get(k, k + ' (0.5B, RAG)')
+        tau = '1' if k == 'RAG' else f"{mean([r['stats']['tau'] for r in rs]):.2f}"
+        out.append(f'| {label} | ' + ' | '.join(cells) + f" | {ci(acc, 100, 0, ' %') if acc else '-'} | {tau} |")
+    lc = [mean([r['stats']['decode_tokens_per_s'] for r in R.main['LC'] if r['task']['ctx_tokens'] == c]) for c in CTXS]
+    out.append('')
+    out.append('LC tokens/s at 1K / 2K / 4K: ' + ' / '.join(f'{v:.1f}' for v in lc) + f' ({R.n()} instances per method).')
+    return out
+
+
+def table_quality(R):
+    out = ['| method | contains answer | exact match | token F1 |', '|---|---|---|---|']
+    for k in R.order:
+        if k == 'RAPID eta 0':
+            continue
+        rs = R.main[k]
+        label = 'SD (0.5B) = RAPID eta 0' if k == 'SD' else k
+        out.append(f"| {label} | {ci([r['scores']['contains'] for r in rs])} | {ci([r['scores']['exact_match'] for r in rs])} | "
+                   f"{ci([r['scores']['f1'] for r in rs])} |")
+    return out
+
+
+def table_kinds(R):
+    kinds = ['single_needle', 'multi_key_needle', 'passkey', 'cloze_qa', 'kv_retrieval', 'variable_tracking']
+    n = len([r for r in R.main['LC'] if r['task']['kind'] == 'passkey'])
+    out = [f'Contains-answer per task kind ({n} instances each):', '',
+           '| method | ' + ' | '.join(k.replace('_', ' ') for k in kinds) + ' |', '|---|' + '---:|' * len(kinds)]
+    for k in R.order:
+        if k == 'RAPID eta 0':
+            continue
+        cells = [mean([contains(r) for r in R.main[k] if r['task']['kind'] == kind]) for kind in kinds]
+        out.append(f'| {k} | ' + ' | '.join(f'{v:.2f}' for v in cells) + ' |')
+    return out
+
+
+def table_paired(R):
+    rapid = ['RAPID eta 5', 'RAPID eta 10', 'RAPID eta 20']
+    pairs = [(a, 'LC') for a in ['RAG', 'SD'] + rapid + ['prompt lookup']]
+    pairs += [(a, 'SD') for a in ['RAPID eta 0'] + rapid] + [('RAPID eta 20', 'RAG')]
+    return PAIRED_HEAD + [paired_row(a, b, R.by_id[a], R.by_id[b]) for a, b in pairs]
+
+
+def table_gamma(R):
+    ids = {r['task']['id'] for r in R.rows if r['config']['gamma'] == 2}
+    groups = collections.defaultdict(list)
+    for r in R.rows:
+        c = r['config']
+        if (r['task']['id'] in ids and c['method'] in ('sd', 'rapid') and c['rag_budget'] == 512 and c['drafter'] != 'self'
+                and (c['method'] == 'sd' or c['eta'] == 10)):
+            groups[(method_name(c), c['gamma'])].append(r)
+    out = [f'{len(ids)} instances at 2K, every gamma on the same instances:', '',
+           '| method | gamma | tau | acceptance | speedup vs LC | contains answer |', '|---|---:|---|---|---|---|']
+    for (k, g), rs in sorted(groups.items(), key=lambda x: (x[0][0] != 'SD', x[0][1])):
+        out.append(f"| {k} (0.5B) | {g} | {ci([r['stats']['tau'] for r in rs])} | {ci(acceptances(rs), 100, 0, ' %')} | "
+                   f"{ci([r['speedup'] for r in rs], 1, 2, 'x')} | {ci([r['scores']['contains'] for r in rs])} |")
+    return out
+
+
+def table_budget(R):
+    ids = {r['task']['id'] for r in R.rows if r['config']['rag_budget'] in (256, 1024)}
+    groups = collections.defaultdict(list)
+    for r in R.rows:
+        c = r['config']
+        if (r['task']['id'] in ids and c['method'] in ('rag', 'sd', 'rapid') and c['gamma'] in (0, 4) and c['drafter'] != 'self'
+                and (c['method'] != 'rapid' or c['eta'] == 10)):
+            groups[(method_name(c), c['rag_budget'])].append(r)
+    out = [f'{len(ids)} instances at 2K, every budget on the same instances:', '',
+           '| method | budget | drafter / RAG prompt tokens | acceptance | speedup vs LC | contains answer |',
+           '|---|---:|---:|---|---|---|']
+    rank = {'RAG': 0, 'SD': 1}
+    for (k, b), rs in sorted(groups.items(), key=lambda x: (rank.get(x[0][0], 2), x[0][1])):
+        tokens = mean([r['stats']['drafter_prompt_tokens'] if k != 'RAG' else r['stats']['target_prompt_tokens'] for r in rs])
+        label = k if k == 'RAG' else k + ' (0.5B)'
+        out.append(f"| {label} | {b} | {tokens:.0f} | {ci(acceptances(rs), 100, 0, ' %') if k != 'RAG' else '-'} | "
+                   f"{ci([r['speedup'] for r in rs], 1, 2, 'x')} | {ci([r['scores']['contains'] for r in rs])} |")
+    return out
+
+
+def table_self(R):
+    """Self-speculation and MagicDec; the 0.5B SD row on the self-drafted instances for comparison."""
+    names = sorted(R.self_rows, key=lambda k: ('MagicDec' in k, 'RAPID' in k))
+    self_ids = {r['task']['id'] for k in names if k.startswith('SD') for r in R.self_rows[k]}
+    rows = {'SD (0.5B, RAG), same instances as SD (self)': [R.by_id['SD'][i] for i in sorted(self_ids) if i in R.by_id['SD']]}
+    for k in names:
+        rows[k.replace('MagicDec', 'MagicDec (self, StreamingLLM 4 + 508)')] = R.self_rows[k]
+    out = ['| method (drafter) | instances (1K / 2K / 4K) | 1K | 2K | 4K | acceptance | tau | contains answer |',
+           '|---|---|---|---|---|---|---|---|']
+    for k, rs in rows.items():
+        n = ' / '.join(str(sum(r['task']['ctx_tokens'] == c for r in rs)) for c in CTXS)
+        cells = [ci([r['speedup'] for r in rs if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in CTXS]
+        out.append(f"| {k} | {len(rs)} ({n}) | " + ' | '.join(cells) + f" | {ci(acceptances(rs), 100, 0, ' %')} | "
+                   f"{mean([r['stats']['tau'] for r in rs]):.2f} | {ci([r['scores']['contains'] for r in rs])} |")
+    by = {k: {r['task']['id']: r for r in rs} for k, rs in rows.items()}
+    keys = list(rows)
+    sd_self = next((k for k in keys if k.startswith('SD (self')), None)
+    out += ['', 'Paired, on the instances both methods ran:', ''] + PAIRED_HEAD
+    out += [paired_row(k, 'LC', by[k], R.by_id['LC']) for k in keys[1:]]
+    if sd_self:
+        out += [paired_row(k, sd_self, by[k], by[sd_self]) for k in keys[1:] if k != sd_self]
+        out.append(paired_row(sd_self, 'SD (0.5B, RAG)', by[sd_self], R.by_id['SD']))
+    return out
+
+
+def table_upward(_):
+    rows = load(UPWARD)
+    groups = collections.defaultdict(list)
+    for r in rows:
+        groups[method_name(r['config'])].append(r)
+    lc = groups['LC']
+    tps = ' / '.join(f"{mean([r['stats']['decode_tokens_per_s'] for r in lc if r['task']['ctx_tokens'] == c]):.1f}"
+                     for c in (2048, 4096))
+    out = [f'{len(lc)} instances per configuration:', '',
+           '| method | contains answer | token F1 | acceptance | tau | speedup vs LC |', '|---|---|---|---|---|---|']
+    for k in sorted(groups, key=lambda k: (k != 'LC', float(k.split()[-1]) if k.startswith('RAPID') else 0)):
+        rs = groups[k]
+        label = {'LC': 'LC (0.5B)', 'RAPID eta 0': 'SD = RAPID eta 0 (1.5B drafter)'}.get(k, k)
+        speed = f'1.00x ({tps} tok/s at 2K / 4K)' if k == 'LC' else ci([r['speedup'] for r in rs], 1, 2, 'x')
+        acc = ci(acceptances(rs), 100, 0, ' %') if k != 'LC' else '-'
+        tau = '1' if k == 'LC' else f"{mean([r['stats']['tau'] for r in rs]):.2f}"
+        out.append(f"| {label} | {ci([r['scores']['contains'] for r in rs])} | {ci([r['scores']['f1'] for r in rs])} | "
+                   f'{acc} | {tau} | {speed} |')
+    return out
+
+
+def table_cost(_):
+    tool = ROOT / 'build/benchmarks/cost_projection'
+    if not tool.exists():
+        raise SystemExit(f'{tool} is missing: build the project first (cmake --build build)')
+    text = subprocess.run([str(tool), '--results', str(MAIN)] + COST_ARGS, capture_output=True, text=True, check=True).stdout
+    block = text[text.index('| configuration | ctx | runs | tau'):]
+    lines = []
+    for line in block.split('\n'):
+        if not line.startswith('|'):
+            break
+        lines.append(line.replace('qwen2.5-coder-0.5b.gguf', '0.5B'))
+    summary = re.search(r'Largest \|error\| .*', block).group(0)
+    return lines + ['', summary]
+
+
+TABLES = {'speed': table_speed, 'quality': table_quality, 'kinds': table_kinds, 'paired': table_paired,
+          'gamma': table_gamma, 'budget': table_budget, 'self': table_self, 'upward': table_upward, 'cost': table_cost}
+
+
+def render(page, R):
+    def replace(m):
+        name = m.group(1)
+        if name not in TABLES:
+            raise SystemExit(f'unknown table marker {name!r} in {PAGE}')
+        return f'<!-- table:{name} -->\n' + '\n'.join(TABLES[name](R)) + f'\n<!-- /table:{name} -->'
+    return re.sub(r'<!-- table:(\w+) -->.*?<!-- /table:\1 -->', replace, page, flags=re.S)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--print', dest='name', choices=sorted(TABLES), help='print one table and exit')
+    ap.add_argument('--check', action='store_true', help='exit 1 if docs/results.md differs from the records')
+    args = ap.parse_args()
+    R = Records(load(MAIN))
+    if args.name:
+        print('\n'.join(TABLES[args.name](R)))
+        return 0
+    page = PAGE.read_text()
+    new = render(page, R)
+    if args.check:
+        if new != page:
+            print(f'{PAGE} is out of date: run python3 scripts/results_tables.py', file=sys.stderr)
+            return 1
+        return 0
+    PAGE.write_text(new)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
