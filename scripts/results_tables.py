@@ -157,17 +157,24 @@ def table_quality(R):
     return out
 
 
-def table_kinds(R):
-    kinds = ['single_needle', 'multi_key_needle', 'passkey', 'cloze_qa', 'kv_retrieval', 'variable_tracking']
-    n = len([r for r in R.main['LC'] if r['task']['kind'] == 'passkey'])
-    out = [f'Contains-answer per task kind ({n} instances each):', '',
-           '| method | ' + ' | '.join(k.replace('_', ' ') for k in kinds) + ' |', '|---|' + '---:|' * len(kinds)]
-    for k in R.order:
-        if k == 'RAPID eta 0':
-            continue
-        cells = [mean([contains(r) for r in R.main[k] if r['task']['kind'] == kind]) for kind in kinds]
-        out.append(f'| {k} | ' + ' | '.join(f'{v:.2f}' for v in cells) + ' |')
+KINDS = ['single_needle', 'multi_key_needle', 'passkey', 'cloze_qa', 'kv_retrieval', 'variable_tracking']
+
+
+def kinds_table(groups, names, metrics=(('contains', contains),)):
+    """Rows: methods; columns: task kinds; one line per metric when there are several."""
+    out = ['| method | ' + ('metric | ' if len(metrics) > 1 else '') + ' | '.join(k.replace('_', ' ') for k in KINDS) + ' |',
+           '|---|' + ('---|' if len(metrics) > 1 else '') + '---:|' * len(KINDS)]
+    for name, label in names:
+        for metric, value in metrics:
+            cells = [mean([value(r) for r in groups[name] if r['task']['kind'] == kind]) for kind in KINDS]
+            out.append(f'| {label} | ' + (f'{metric} | ' if len(metrics) > 1 else '') + ' | '.join(f'{v:.2f}' for v in cells) + ' |')
     return out
+
+
+def table_kinds(R):
+    n = len([r for r in R.main['LC'] if r['task']['kind'] == 'passkey'])
+    return [f'Contains-answer per task kind ({n} instances each):', ''] + \
+        kinds_table(R.main, [(k, k) for k in R.order if k != 'RAPID eta 0'])
 
 
 def table_paired(R):
@@ -247,15 +254,26 @@ def table_upward(_):
     tps = ' / '.join(f"{mean([r['stats']['decode_tokens_per_s'] for r in lc if r['task']['ctx_tokens'] == c]):.1f}"
                      for c in (2048, 4096))
     out = [f'{len(lc)} instances per configuration:', '',
-           '| method | contains answer | token F1 | acceptance | tau | speedup vs LC |', '|---|---|---|---|---|---|']
+           '| method | contains answer | token F1 | acceptance | tau | speedup vs LC | speedup 2K / 4K |', '|---|---|---|---|---|---|---|']
     for k in sorted(groups, key=lambda k: (k != 'LC', float(k.split()[-1]) if k.startswith('RAPID') else 0)):
         rs = groups[k]
         label = {'LC': 'LC (0.5B)', 'RAPID eta 0': 'SD = RAPID eta 0 (1.5B drafter)'}.get(k, k)
         speed = f'1.00x ({tps} tok/s at 2K / 4K)' if k == 'LC' else ci([r['speedup'] for r in rs], 1, 2, 'x')
         acc = ci(acceptances(rs), 100, 0, ' %') if k != 'LC' else '-'
+        by_ctx = ' / '.join(f"{mean([r['speedup'] for r in rs if r['task']['ctx_tokens'] == c]):.2f}x" for c in (2048, 4096))
         tau = '1' if k == 'LC' else f"{mean([r['stats']['tau'] for r in rs]):.2f}"
         out.append(f"| {label} | {ci([r['scores']['contains'] for r in rs])} | {ci([r['scores']['f1'] for r in rs])} | "
-                   f'{acc} | {tau} | {speed} |')
+                   f'{acc} | {tau} | {speed} | {by_ctx} |')
+    by = {k: {r['task']['id']: r for r in rs} for k, rs in groups.items()}
+    rapid = sorted((k for k in groups if k.startswith('RAPID') and k != 'RAPID eta 0'), key=lambda k: float(k.split()[-1]))
+    out += ['', 'Paired, on the same instances:', ''] + PAIRED_HEAD
+    out.append(paired_row('SD = RAPID eta 0', 'LC (0.5B)', by['RAPID eta 0'], by['LC']))
+    out += [paired_row(k, 'LC (0.5B)', by[k], by['LC']) for k in rapid]
+    out += [paired_row(k, 'SD = RAPID eta 0', by[k], by['RAPID eta 0']) for k in rapid]
+    n = len([r for r in lc if r['task']['kind'] == 'passkey'])
+    exact = ('exact match', lambda r: r['scores']['exact_match'])
+    out += ['', f'Per task kind ({n} instances each):', '']
+    out += kinds_table(groups, [('LC', 'LC (0.5B)'), ('RAPID eta 0', 'SD')] + [(k, k) for k in rapid], (('contains', contains), exact))
     return out
 
 

@@ -251,6 +251,22 @@ public:
     trim();
   }
 
+  /// Restores `t` from the snapshot at `p` or, when there is none, runs `prefill(progress)` under a
+  /// progress bar labelled "prefill <what>" and saves the result. Returns the prefill's seconds
+  /// (0 when restored).
+  template <class T, class Prefill>
+  double restore_or_prefill(T& t, const fs::path& p, std::size_t tokens, const char* what, bool quiet,
+                            Prefill&& prefill) const {
+    if (restore(t, p, tokens)) {
+      if (!quiet) std::fprintf(stderr, "  prefill %s: restored %zu positions from %s\n", what, tokens, p.string().c_str());
+      return 0.0;
+    }
+    progress_bar bar(std::string("  prefill ") + what, quiet);
+    prefill([&](std::size_t done, std::size_t total) { bar.update(done, total); });
+    save(t, p);
+    return bar.elapsed();
+  }
+
 private:
   void trim() const {
     std::vector<std::pair<fs::file_time_type, fs::path>> files;
@@ -409,14 +425,9 @@ void run_eval(const eval_args& e) {
     auto ensure_prefill = [&] {
       if (prefilled) return;
       prefilled = true;
-      if (snapshots.restore(*s.target, snap, prefix.size())) {
-        if (!quiet) std::fprintf(stderr, "  prefill: restored %zu positions from %s\n", prefix.size(), snap.string().c_str());
-        return;
-      }
-      progress_bar bar("  prefill target", quiet);
-      s.target->prefill(prefix, 512, [&](std::size_t d, std::size_t total) { bar.update(d, total); });
-      s.target_prefill_s = bar.elapsed();
-      snapshots.save(*s.target, snap);
+      s.target_prefill_s = snapshots.restore_or_prefill(*s.target, snap, prefix.size(), "target", quiet, [&](auto progress) {
+        s.target->prefill(prefix, 512, progress);
+      });
     };
 
     for (const auto& c : configs) {
@@ -435,14 +446,8 @@ void run_eval(const eval_args& e) {
         s.prime_drafter = [&, drafter_path](spec::rag_drafter& d, std::span<const token> prompt) {
           const auto prefix = prompt.first(prompt.size() - 1);
           const fs::path p = snapshots.path_for(drafter_path, base.kv, prefix);
-          if (snapshots.restore(d, p, prefix.size())) {
-            if (!quiet) std::fprintf(stderr, "  drafter prefill: restored %zu positions\n", prefix.size());
-            return 0.0;
-          }
-          progress_bar bar("  prefill drafter", quiet);
-          d.start(prefix, [&](std::size_t done, std::size_t total) { bar.update(done, total); });
-          snapshots.save(d, p);
-          return bar.elapsed();
+          return snapshots.restore_or_prefill(d, p, prefix.size(), "drafter", quiet,
+                                              [&](auto progress) { d.start(prefix, progress); });
         };
       s.prompts = prompts_for(c.budget);
       if (c.method != "rag") ensure_prefill();

@@ -133,7 +133,7 @@ def main():
 
     # 7. Drafter snapshots: the first run restored the drafter prefill for RAPID's second eta, and
     # a run with no snapshots at all decides every draft alike.
-    assert first_log.count("drafter prefill: restored") == 4, "RAPID eta 10 did not reuse eta 0's drafter prefill:\n" + first_log
+    assert first_log.count("prefill drafter: restored") == 4, "RAPID eta 10 did not reuse eta 0's drafter prefill:\n" + first_log
     plain = os.path.join(work, "plain.jsonl")
     run(plain, "--kv-cache-limit", "0")
     c = by_key(records(plain))
