@@ -160,9 +160,12 @@ def table_quality(R):
 KINDS = ['single_needle', 'multi_key_needle', 'passkey', 'cloze_qa', 'kv_retrieval', 'variable_tracking']
 
 
-def kinds_table(groups, names, metrics=(('contains', contains),)):
-    """Rows: methods; columns: task kinds; one line per metric when there are several."""
-    out = ['| method | ' + ('metric | ' if len(metrics) > 1 else '') + ' | '.join(k.replace('_', ' ') for k in KINDS) + ' |',
+def kinds_table(title, groups, names, metrics=(('contains', contains),)):
+    """'title (n instances each):', then rows: methods; columns: task kinds; one line per metric
+    when there are several. n is counted on the first method's passkey instances."""
+    n = sum(r['task']['kind'] == 'passkey' for r in groups[names[0][0]])
+    out = [f'{title} ({n} instances each):', '',
+           '| method | ' + ('metric | ' if len(metrics) > 1 else '') + ' | '.join(k.replace('_', ' ') for k in KINDS) + ' |',
            '|---|' + ('---|' if len(metrics) > 1 else '') + '---:|' * len(KINDS)]
     for name, label in names:
         for metric, value in metrics:
@@ -172,9 +175,7 @@ def kinds_table(groups, names, metrics=(('contains', contains),)):
 
 
 def table_kinds(R):
-    n = len([r for r in R.main['LC'] if r['task']['kind'] == 'passkey'])
-    return [f'Contains-answer per task kind ({n} instances each):', ''] + \
-        kinds_table(R.main, [(k, k) for k in R.order if k != 'RAPID eta 0'])
+    return kinds_table('Contains-answer per task kind', R.main, [(k, k) for k in R.order if k != 'RAPID eta 0'])
 
 
 def table_paired(R):
@@ -255,7 +256,8 @@ def table_upward(_):
                      for c in (2048, 4096))
     out = [f'{len(lc)} instances per configuration:', '',
            '| method | contains answer | token F1 | acceptance | tau | speedup vs LC | speedup 2K / 4K |', '|---|---|---|---|---|---|---|']
-    for k in sorted(groups, key=lambda k: (k != 'LC', float(k.split()[-1]) if k.startswith('RAPID') else 0)):
+    eta = lambda k: float(k.split()[-1]) if k.startswith('RAPID') else 0.0  # 'RAPID eta 20' -> 20
+    for k in sorted(groups, key=lambda k: (k != 'LC', eta(k))):
         rs = groups[k]
         label = {'LC': 'LC (0.5B)', 'RAPID eta 0': 'SD = RAPID eta 0 (1.5B drafter)'}.get(k, k)
         speed = f'1.00x ({tps} tok/s at 2K / 4K)' if k == 'LC' else ci([r['speedup'] for r in rs], 1, 2, 'x')
@@ -265,15 +267,13 @@ def table_upward(_):
         out.append(f"| {label} | {ci([r['scores']['contains'] for r in rs])} | {ci([r['scores']['f1'] for r in rs])} | "
                    f'{acc} | {tau} | {speed} | {by_ctx} |')
     by = {k: {r['task']['id']: r for r in rs} for k, rs in groups.items()}
-    rapid = sorted((k for k in groups if k.startswith('RAPID') and k != 'RAPID eta 0'), key=lambda k: float(k.split()[-1]))
+    rapid = sorted((k for k in groups if k.startswith('RAPID') and k != 'RAPID eta 0'), key=eta)
     out += ['', 'Paired, on the same instances:', ''] + PAIRED_HEAD
     out.append(paired_row('SD = RAPID eta 0', 'LC (0.5B)', by['RAPID eta 0'], by['LC']))
     out += [paired_row(k, 'LC (0.5B)', by[k], by['LC']) for k in rapid]
     out += [paired_row(k, 'SD = RAPID eta 0', by[k], by['RAPID eta 0']) for k in rapid]
-    n = len([r for r in lc if r['task']['kind'] == 'passkey'])
     exact = ('exact match', lambda r: r['scores']['exact_match'])
-    out += ['', f'Per task kind ({n} instances each):', '']
-    out += kinds_table(groups, [('LC', 'LC (0.5B)'), ('RAPID eta 0', 'SD')] + [(k, k) for k in rapid], (('contains', contains), exact))
+    out += [''] + kinds_table('Per task kind', groups, [('LC', 'LC (0.5B)'), ('RAPID eta 0', 'SD')] + [(k, k) for k in rapid], (('contains', contains), exact))
     return out
 
 
