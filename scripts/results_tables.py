@@ -22,6 +22,7 @@ model that the page does not show fails the suite.
 """
 import argparse
 import collections
+import functools
 import json
 import math
 import pathlib
@@ -32,6 +33,10 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAIN = ROOT / 'docs/results/qwen15b_n48.jsonl'
 UPWARD = ROOT / 'docs/results/upward_v3.jsonl'
+# LC re-run in the later session (a fresh VM of the same kind) that added the self-drafted RAPID
+# rows named in LATER_SESSION; their records' speedups divide by the main sweep's LC.
+LC_RECHECK = ROOT / 'docs/results/qwen15b_lc_recheck.jsonl'
+LATER_SESSION = ['RAPID eta 5 (self, RAG)', 'RAPID eta 20 (self, RAG)']
 PAGE = ROOT / 'docs/results.md'
 COST_PROJECTION = ROOT / 'build/benchmarks/cost_projection'  # --cost-projection overrides
 CTXS = [1024, 2048, 4096]
@@ -72,6 +77,11 @@ def method_name(c):
     if m == 'rapid':
         return f"RAPID eta {c['eta']:g}"
     return {'lc': 'LC', 'rag': 'RAG', 'sd': 'SD', 'lookup': 'prompt lookup', 'magicdec': 'MagicDec'}[m]
+
+
+def eta_of(label):
+    """'RAPID eta 20 (self, RAG)' -> 20; every other method -> 0."""
+    return float(label.split()[2]) if label.startswith('RAPID') else 0.0
 
 
 def contains(r):
@@ -223,7 +233,7 @@ def table_budget(R):
 
 def table_self(R):
     """Self-speculation and MagicDec; the 0.5B SD row on the self-drafted instances for comparison."""
-    names = sorted(R.self_rows, key=lambda k: ('MagicDec' in k, 'RAPID' in k))
+    names = sorted(R.self_rows, key=lambda k: ('MagicDec' in k, 'RAPID' in k, eta_of(k)))
     self_ids = {r['task']['id'] for k in names if k.startswith('SD') for r in R.self_rows[k]}
     rows = {'SD (0.5B, RAG), same instances as SD (self)': [R.by_id['SD'][i] for i in sorted(self_ids) if i in R.by_id['SD']]}
     for k in names:
@@ -238,11 +248,40 @@ def table_self(R):
     by = {k: {r['task']['id']: r for r in rs} for k, rs in rows.items()}
     keys = list(rows)
     sd_self = next((k for k in keys if k.startswith('SD (self')), None)
+    drafted = [k for k in keys if '(self, RAG)' in k]
+    common = set.intersection(*(set(by[k]) for k in drafted)) if drafted else set()
+    if any(len(by[k]) != len(common) for k in drafted):  # a sweep still growing: compare like with like
+        out += ['', f'The self-drafted rows on the {len(common)} instances all of them ran:', '',
+                '| method (drafter) | acceptance | tau | speedup vs LC | contains answer |', '|---|---|---|---|---|']
+        for k in drafted:
+            rs = [by[k][i] for i in sorted(common)]
+            out.append(f"| {k} | {ci(acceptances(rs), 100, 0, ' %')} | {mean([r['stats']['tau'] for r in rs]):.2f} | "
+                       f"{ci([r['speedup'] for r in rs], 1, 2, 'x')} | {ci([r['scores']['contains'] for r in rs])} |")
+    out += [''] + session_drift(R, {k: by[k] for k in LATER_SESSION if k in by})
     out += ['', 'Paired, on the instances both methods ran:', ''] + PAIRED_HEAD
     out += [paired_row(k, 'LC', by[k], R.by_id['LC']) for k in keys[1:]]
     if sd_self:
         out += [paired_row(k, sd_self, by[k], by[sd_self]) for k in keys[1:] if k != sd_self]
         out.append(paired_row(sd_self, 'SD (0.5B, RAG)', by[sd_self], R.by_id['SD']))
+    return out
+
+
+def session_drift(R, later):
+    """The later session's machine against the main sweep's, through LC re-run on the same instances,
+    and the later rows' speedups against that session's own LC."""
+    lc = {r['task']['id']: r for r in load(LC_RECHECK)}
+    main_lc = R.by_id['LC']
+    same = sum(r['answer'] == main_lc[i]['answer'] for i, r in lc.items())
+    tps = lambda r: r['stats']['decode_tokens_per_s']
+    ctx_of = lambda i: main_lc[i]['task']['ctx_tokens']
+    out = [f'LC re-run in the later session on {len(lc)} of these instances (the same answer on {same}): its decode speed '
+           'over the main sweep\'s, and the later rows\' speedups against that re-run LC:', '',
+           '| | 1K | 2K | 4K |', '|---|---|---|---|',
+           '| LC, later session / main sweep | ' + ' | '.join(
+               ci([tps(r) / tps(main_lc[i]) for i, r in lc.items() if ctx_of(i) == c], 1, 2, 'x') for c in CTXS) + ' |']
+    for k, rows in later.items():
+        cells = [ci([tps(r) / tps(lc[i]) for i, r in rows.items() if i in lc and ctx_of(i) == c], 1, 2, 'x') for c in CTXS]
+        out.append(f'| {k}, vs the later LC | ' + ' | '.join(cells) + ' |')
     return out
 
 
@@ -256,8 +295,7 @@ def table_upward(_):
                      for c in (2048, 4096))
     out = [f'{len(lc)} instances per configuration:', '',
            '| method | contains answer | token F1 | acceptance | tau | speedup vs LC | speedup 2K / 4K |', '|---|---|---|---|---|---|---|']
-    eta = lambda k: float(k.split()[-1]) if k.startswith('RAPID') else 0.0  # 'RAPID eta 20' -> 20
-    for k in sorted(groups, key=lambda k: (k != 'LC', eta(k))):
+    for k in sorted(groups, key=lambda k: (k != 'LC', eta_of(k))):
         rs = groups[k]
         label = {'LC': 'LC (0.5B)', 'RAPID eta 0': 'SD = RAPID eta 0 (1.5B drafter)'}.get(k, k)
         speed = f'1.00x ({tps} tok/s at 2K / 4K)' if k == 'LC' else ci([r['speedup'] for r in rs], 1, 2, 'x')
@@ -267,7 +305,7 @@ def table_upward(_):
         out.append(f"| {label} | {ci([r['scores']['contains'] for r in rs])} | {ci([r['scores']['f1'] for r in rs])} | "
                    f'{acc} | {tau} | {speed} | {by_ctx} |')
     by = {k: {r['task']['id']: r for r in rs} for k, rs in groups.items()}
-    rapid = sorted((k for k in groups if k.startswith('RAPID') and k != 'RAPID eta 0'), key=eta)
+    rapid = sorted((k for k in groups if k.startswith('RAPID') and k != 'RAPID eta 0'), key=eta_of)
     out += ['', 'Paired, on the same instances:', ''] + PAIRED_HEAD
     out.append(paired_row('SD = RAPID eta 0', 'LC (0.5B)', by['RAPID eta 0'], by['LC']))
     out += [paired_row(k, 'LC (0.5B)', by[k], by['LC']) for k in rapid]
@@ -277,8 +315,8 @@ def table_upward(_):
     return out
 
 
-def table_cost(_):
-    tool = pathlib.Path(COST_PROJECTION)
+def table_cost(_, tool=COST_PROJECTION):
+    tool = pathlib.Path(tool)
     if not tool.exists():
         raise SystemExit(f'{tool} is missing: build the project first (cmake --build build)')
     text = subprocess.run([str(tool), '--results', str(MAIN)] + COST_ARGS, capture_output=True, text=True, check=True).stdout
@@ -296,30 +334,28 @@ TABLES = {'speed': table_speed, 'quality': table_quality, 'kinds': table_kinds, 
           'gamma': table_gamma, 'budget': table_budget, 'self': table_self, 'upward': table_upward, 'cost': table_cost}
 
 
-def render(page, R):
+def render(page, R, tables):
     def replace(m):
         name = m.group(1)
-        if name not in TABLES:
+        if name not in tables:
             raise SystemExit(f'unknown table marker {name!r} in {PAGE}')
-        return f'<!-- table:{name} -->\n' + '\n'.join(TABLES[name](R)) + f'\n<!-- /table:{name} -->'
+        return f'<!-- table:{name} -->\n' + '\n'.join(tables[name](R)) + f'\n<!-- /table:{name} -->'
     return re.sub(r'<!-- table:(\w+) -->.*?<!-- /table:\1 -->', replace, page, flags=re.S)
 
 
 def main():
-    global COST_PROJECTION
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--print', dest='name', choices=sorted(TABLES), help='print one table and exit')
     ap.add_argument('--check', action='store_true', help='exit 1 if docs/results.md differs from the records')
     ap.add_argument('--cost-projection', help=f'the cost_projection program (default {COST_PROJECTION})')
     args = ap.parse_args()
-    if args.cost_projection:
-        COST_PROJECTION = args.cost_projection
+    tables = dict(TABLES, cost=functools.partial(table_cost, tool=args.cost_projection or COST_PROJECTION))
     R = Records(load(MAIN))
     if args.name:
-        print('\n'.join(TABLES[args.name](R)))
+        print('\n'.join(tables[args.name](R)))
         return 0
     page = PAGE.read_text()
-    new = render(page, R)
+    new = render(page, R, tables)
     if args.check:
         if new != page:
             print(f'{PAGE} is out of date: run python3 scripts/results_tables.py', file=sys.stderr)
