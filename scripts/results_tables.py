@@ -273,14 +273,14 @@ def session_drift(R, later):
     main_lc = R.by_id['LC']
     same = sum(r['answer'] == main_lc[i]['answer'] for i, r in lc.items())
     tps = lambda r: r['stats']['decode_tokens_per_s']
-    ctx_of = lambda i: main_lc[i]['task']['ctx_tokens']
     out = [f'LC re-run in the later session on {len(lc)} of these instances (the same answer on {same}): its decode speed '
            'over the main sweep\'s, and the later rows\' speedups against that re-run LC:', '',
            '| | 1K | 2K | 4K |', '|---|---|---|---|',
            '| LC, later session / main sweep | ' + ' | '.join(
-               ci([tps(r) / tps(main_lc[i]) for i, r in lc.items() if ctx_of(i) == c], 1, 2, 'x') for c in CTXS) + ' |']
+               ci([tps(r) / tps(main_lc[i]) for i, r in lc.items() if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in CTXS) + ' |']
     for k, rows in later.items():
-        cells = [ci([tps(r) / tps(lc[i]) for i, r in rows.items() if i in lc and ctx_of(i) == c], 1, 2, 'x') for c in CTXS]
+        cells = [ci([tps(r) / tps(lc[i]) for i, r in rows.items() if i in lc and r['task']['ctx_tokens'] == c], 1, 2, 'x')
+                 for c in CTXS]
         out.append(f'| {k}, vs the later LC | ' + ' | '.join(cells) + ' |')
     return out
 
