@@ -33,7 +33,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAIN = ROOT / 'docs/results/qwen15b_n48.jsonl'
 UPWARD = ROOT / 'docs/results/upward_v3.jsonl'
-# LC re-run in the later session (a fresh VM of the same kind) that added the self-drafted RAPID
+# LC re-run in the later sessions (another VM of the same kind) that added the self-drafted RAPID
 # rows named in LATER_SESSION; their records' speedups divide by the main sweep's LC.
 LC_RECHECK = ROOT / 'docs/results/qwen15b_lc_recheck.jsonl'
 LATER_SESSION = ['RAPID eta 5 (self, RAG)', 'RAPID eta 20 (self, RAG)']
@@ -267,16 +267,16 @@ def table_self(R):
 
 
 def session_drift(R, later):
-    """The later session's machine against the main sweep's, through LC re-run on the same instances,
-    and the later rows' speedups against that session's own LC."""
+    """The later sessions' machine against the main sweep's, through LC re-run on the same instances,
+    and the later rows' speedups against those sessions' own LC."""
     lc = {r['task']['id']: r for r in load(LC_RECHECK)}
     main_lc = R.by_id['LC']
     same = sum(r['answer'] == main_lc[i]['answer'] for i, r in lc.items())
     tps = lambda r: r['stats']['decode_tokens_per_s']
-    out = [f'LC re-run in the later session on {len(lc)} of these instances (the same answer on {same}): its decode speed '
+    out = [f'LC re-run in the later sessions on {len(lc)} of these instances (the same answer on {same}): its decode speed '
            'over the main sweep\'s, and the later rows\' speedups against that re-run LC:', '',
            '| | 1K | 2K | 4K |', '|---|---|---|---|',
-           '| LC, later session / main sweep | ' + ' | '.join(
+           '| LC, later sessions / main sweep | ' + ' | '.join(
                ci([tps(r) / tps(main_lc[i]) for i, r in lc.items() if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in CTXS) + ' |']
     for k, rows in later.items():
         cells = [ci([tps(r) / tps(lc[i]) for i, r in rows.items() if i in lc and r['task']['ctx_tokens'] == c], 1, 2, 'x')
