@@ -248,15 +248,6 @@ def table_self(R):
     by = {k: {r['task']['id']: r for r in rs} for k, rs in rows.items()}
     keys = list(rows)
     sd_self = next((k for k in keys if k.startswith('SD (self')), None)
-    drafted = [k for k in keys if '(self, RAG)' in k]
-    common = set.intersection(*(set(by[k]) for k in drafted)) if drafted else set()
-    if any(len(by[k]) != len(common) for k in drafted):  # a sweep still growing: compare like with like
-        out += ['', f'The self-drafted rows on the {len(common)} instances all of them ran:', '',
-                '| method (drafter) | acceptance | tau | speedup vs LC | contains answer |', '|---|---|---|---|---|']
-        for k in drafted:
-            rs = [by[k][i] for i in sorted(common)]
-            out.append(f"| {k} | {ci(acceptances(rs), 100, 0, ' %')} | {mean([r['stats']['tau'] for r in rs]):.2f} | "
-                       f"{ci([r['speedup'] for r in rs], 1, 2, 'x')} | {ci([r['scores']['contains'] for r in rs])} |")
     out += [''] + session_drift(R, {k: by[k] for k in LATER_SESSION if k in by})
     out += ['', 'Paired, on the instances both methods ran:', ''] + PAIRED_HEAD
     out += [paired_row(k, 'LC', by[k], R.by_id['LC']) for k in keys[1:]]
