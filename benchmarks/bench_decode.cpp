@@ -16,6 +16,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench_common.hpp"
 #include "read_bandwidth.hpp"
 #include "rapid/model/sampler.hpp"
 #include "rapid/model/transformer.hpp"
@@ -23,29 +24,9 @@
 namespace {
 using clock_type = std::chrono::steady_clock;
 using rapid::model::token_id;
-
-std::vector<std::size_t> parse_list(const std::string& s) {
-  std::vector<std::size_t> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoul(item));
-  return out;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// Positions [size, depth) are filled with zeros, as if a prompt had been processed: attention
-// costs the same whatever the values, and an 8K real prefill of a 1.5B model takes minutes here.
-void fill_cache(rapid::model::transformer& tf, std::size_t depth) {
-  const auto& c = tf.config();
-  const std::vector<float> zeros(c.kv_width(), 0.f);  // (n_kv_heads, head_dim)
-  auto& kv = tf.mutable_cache();
-  for (std::size_t l = 0; l < c.n_layers; ++l)
-    for (std::size_t p = kv.size(); p < depth; ++p) kv.store(l, p, zeros.data(), zeros.data());
-  kv.commit(depth - kv.size());
-}
+using rapid::bench::fill_cache;
+using rapid::bench::median;
+using rapid::bench::parse_list;
 } // namespace
 
 int main(int argc, char** argv) {

@@ -149,8 +149,8 @@ void BM_matmul(benchmark::State& state) {
 }
 void matmul_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"type", "batch", "threads"});
-  for (dtype t : {dtype::q4_k, dtype::q6_k, dtype::q8_0, dtype::f16})
-    for (int batch : {1, 4, 11, 32, 128}) b->Args({static_cast<std::int64_t>(t), batch, 2});
+  for (dtype t : {dtype::q4_k, dtype::q6_k, dtype::q5_0, dtype::q8_0, dtype::f16})
+    for (int batch : {1, 2, 3, 5, 8, 11, 16, 32, 128}) b->Args({static_cast<std::int64_t>(t), batch, 2});
 }
 BENCHMARK(BM_matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
 

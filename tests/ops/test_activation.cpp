@@ -41,7 +41,7 @@ TEST_CASE("8-bit activation blocks: error at most half a step, sums and zero blo
   CHECK(a[8].d == 0.f);
   CHECK(a[8].sum == 0);
 
-  std::vector<block_q8_k> k(2);
+  std::vector<block_q8_k_act> k(2);
   ops::quantize_q8_k(x.data(), k.data(), 512);
   for (int g = 0; g < 16; ++g) {
     int s = 0;

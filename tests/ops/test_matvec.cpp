@@ -56,7 +56,7 @@ TEST_CASE("matvec equals the scalar twin, and 1 and 2 threads agree bit for bit"
 TEST_CASE("matmul rows equal matvec bit for bit, for 1 and 2 threads") {
   for (dtype t : ops::kernel_types)
     for (auto mode : {ops::activation_mode::int8, ops::activation_mode::exact})
-      for (std::size_t batch : {1, 2, 3, 11, 33, 70}) { // 70: more than one batch tile of 64
+      for (std::size_t batch : {1, 2, 3, 5, 8, 9, 11, 16, 17, 33, 70}) { // passes of <= 8 rows; 17+: unpacked once; 70: two tiles of 64
         const std::size_t rows = 45, cols = cols_for(t);
         const auto data = test::random_weights(t, rows, cols, 21 + batch);
         const auto w = make_quantized_matrix(t, data.data(), rows, cols);

@@ -69,18 +69,29 @@ struct block_q6_k {
   std::int8_t scales[qk_k / 16];// (16) signed 8-bit sub-block scales
   std::uint16_t d;              // fp16, stored last
 };
-/// ggml's Q8_K; rapid uses it as the activation format for K-quant weights.
+/// ggml's Q8_K (its layout, for the dtype table; rapid's activations use block_q8_k_act).
 struct block_q8_k {
   float d;                      // x ~= d * qs
   std::int8_t qs[qk_k];
   std::int16_t bsums[qk_k / 16];// (16) sum of qs over each group of 16
 };
-/// Activation block for the 32-value weight types (not a GGUF type): float scale and the
-/// integer sum of qs, which the kernels need for weight offsets (Q4_0's -8, Q4_1's m, ...).
+// rapid's activation blocks (not GGUF types). The codes come first and a block fills whole cache
+// lines, so in a 64-byte aligned row (ops::activation_buffer) no vector load of codes straddles
+// two lines: such loads made the multi-row kernels 1.6x slower. (Any 4-byte alignment is correct.)
+/// Activation block for K-quant weights: Q8_K's fields, codes first, padded to 5 cache lines.
+struct block_q8_k_act {
+  std::int8_t qs[qk_k];
+  std::int16_t bsums[qk_k / 16];// (16) sum of qs over each group of 16
+  float d;                      // x ~= d * qs
+  std::uint8_t pad[28];
+};
+/// Activation block for the 32-value weight types: the codes, their scale and the integer sum
+/// of qs, which the kernels need for weight offsets (Q4_0's -8, Q4_1's m, ...); one cache line.
 struct block_q8_act32 {
+  std::int8_t qs[qk32];
   float d;                      // x ~= d * qs
   std::int32_t sum;             // sum of qs
-  std::int8_t qs[qk32];
+  std::uint8_t pad[24];
 };
 
 static_assert(sizeof(block_q4_0) == info_of(dtype::q4_0).block_bytes);
@@ -92,7 +103,8 @@ static_assert(sizeof(block_q4_k) == info_of(dtype::q4_k).block_bytes);
 static_assert(sizeof(block_q5_k) == info_of(dtype::q5_k).block_bytes);
 static_assert(sizeof(block_q6_k) == info_of(dtype::q6_k).block_bytes);
 static_assert(sizeof(block_q8_k) == info_of(dtype::q8_k).block_bytes);
-static_assert(sizeof(block_q8_act32) == 40);
+static_assert(sizeof(block_q8_k_act) == 320);
+static_assert(sizeof(block_q8_act32) == 64);
 
 /// Scale and min (6 bits each) of sub-block j (0..7) of a Q4_K/Q5_K super-block.
 /// Packing of the 12 bytes: bytes 0..3 hold scales 0..3 in their low 6 bits, bytes 4..7 mins

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include <xsimd/xsimd.hpp>
 
@@ -46,8 +47,8 @@ inline float quantize_block_q8(const float* x, std::int8_t* qs, std::size_t n) n
 }
 } // namespace detail
 
-/// Quantizes activations to Q8_K blocks (for K-quant weights). x: (n), out: (n / 256)
-inline void quantize_q8_k(const float* x, block_q8_k* out, std::size_t n) noexcept {
+/// Quantizes activations to Q8_K-like blocks (for K-quant weights). x: (n), out: (n / 256)
+inline void quantize_q8_k(const float* x, block_q8_k_act* out, std::size_t n) noexcept {
   for (std::size_t b = 0; b < n / qk_k; ++b) {
     out[b].d = detail::quantize_block_q8(x + qk_k * b, out[b].qs, qk_k);
     for (std::size_t g = 0; g < 16; ++g) {
@@ -70,13 +71,29 @@ inline void quantize_q8_act32(const float* x, block_q8_act32* out, std::size_t n
 
 namespace detail {
 inline void quantize_activation_unchecked(dtype weight_type, const float* x, std::byte* out, std::size_t n) noexcept {
-  if (uses_q8_k(weight_type)) quantize_q8_k(x, reinterpret_cast<block_q8_k*>(out), n);
+  if (uses_q8_k(weight_type)) quantize_q8_k(x, reinterpret_cast<block_q8_k_act*>(out), n);
   else quantize_q8_act32(x, reinterpret_cast<block_q8_act32*>(out), n);
 }
 } // namespace detail
 
+/// Storage for quantized activation rows, 64-byte aligned (see quant_blocks.hpp for why).
+class activation_buffer {
+public:
+  /// Room for `bytes` bytes (contents unspecified); the pointer is valid until the next resize.
+  std::byte* resize(std::size_t bytes) {
+    lines_.resize((bytes + sizeof(line) - 1) / sizeof(line));
+    return reinterpret_cast<std::byte*>(lines_.data());
+  }
+
+private:
+  struct alignas(64) line {
+    std::byte bytes[64];
+  };
+  std::vector<line> lines_; // (ceil(bytes / 64))
+};
+
 /// Quantizes one activation row in the format `weight_type` pairs with.
-/// x: (n), out: (activation_row_bytes(weight_type, n)) bytes, aligned to 4.
+/// x: (n), out: (activation_row_bytes(weight_type, n)) bytes, aligned to 4 (64 for speed).
 inline void quantize_activation(dtype weight_type, const float* x, std::byte* out, std::size_t n) {
   check_row(weight_type, n, "quantize_activation");
   detail::quantize_activation_unchecked(weight_type, x, out, n);

@@ -13,8 +13,9 @@
 //
 // Keys are stored in tiles of key_tile positions transposed to (head_dim, key_tile), so the
 // scores of 16 positions are head_dim broadcast-FMAs with no horizontal reduction, and each tile
-// is widened once for all query heads of its group (GQA). Values stay (position, head_dim) and are
-// widened in registers, once per group of up to 4 query rows.
+// is read once for all query rows of a work item: every token of its query tile times every
+// query head of its group (GQA), 8 rows per pass in registers. Values stay (position, head_dim)
+// and are widened in registers, once per group of up to 7 query rows.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -268,7 +269,9 @@ inline float max_of(const float* x, std::size_t n) noexcept {
 
 // Per-thread buffers of attend_chunk (grown once, reused across calls).
 struct attention_buffers {
-  std::vector<float> vb, sc;  // (kv_block, hd) values as f32 (portable path), (rows, kv_block) scores
+  std::vector<float> vb;  // (kv_block, hd) values as f32 (portable path)
+  std::vector<float> sc;  // (rows, kv_block) scores, then softmax weights
+  std::vector<float> q;   // (rows, hd) the query rows of the tile, contiguous
 };
 inline attention_buffers& thread_buffers() {
   thread_local attention_buffers b;
@@ -276,9 +279,10 @@ inline attention_buffers& thread_buffers() {
 }
 
 // Attends the query rows of tokens [t0, t1) of kv head g's group to positions [c0, c1) (one
-// chunk, c0 a multiple of kv_block), from a fresh state. q: (n_tokens, n_heads, head_dim);
-// state: ((t1 - t0) * group); acc: ((t1 - t0) * group, head_dim), row r = (t - t0) * group + j
-// for query head g * group + j.
+// chunk, c0 a multiple of kv_block), from a fresh state. Every key tile and value row is read
+// once for all rows (tokens x heads of the group): a verification of k tokens costs one pass
+// over the cache, not k. q: (n_tokens, n_heads, head_dim); state: ((t1 - t0) * group);
+// acc: ((t1 - t0) * group, head_dim), row r = (t - t0) * group + j for query head g * group + j.
 inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab& kv, std::size_t g, std::size_t t0,
                          std::size_t t1, std::size_t c0, std::size_t c1, float scale, row_state* state, float* acc) {
   const std::size_t group = s.n_heads / s.n_kv_heads, hd = s.head_dim, rows = (t1 - t0) * group;
@@ -287,31 +291,31 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
   auto& buf = thread_buffers();
   buf.vb.resize(kv_block * hd);  // used only where no SIMD kernel fits
   buf.sc.resize(query_tile * group * kv_block);
+  buf.q.resize(query_tile * group * hd);
   float* const vb = buf.vb.data();
   float* const sc = buf.sc.data();
+  float* const qt = buf.q.data();
+  for (std::size_t t = t0; t < t1; ++t) std::copy_n(q + (t * s.n_heads + g * group) * hd, group * hd, qt + (t - t0) * group * hd);
   const std::size_t end = s.pos0 + t1;  // the last token of the tile sees positions [0, end)
   for (std::size_t b = c0; b < c1 && b < end; b += kv_block) {
     const std::size_t nb = std::min({kv_block, c1 - b, end - b});  // positions anyone here sees
-    for (std::size_t t = t0; t < t1; ++t) {
-      const std::size_t visible = s.pos0 + t + 1, r0 = (t - t0) * group;
-      if (visible <= b) {  // this token sees nothing of the block
-        std::fill_n(sc + r0 * kv_block, group * kv_block, 0.f);
+    // Every row's scores from the key tiles covering [b, b + nb) (tiles may run past nb, and a
+    // row past what its token sees: those lanes are never read).
+    tile_scores(qt, rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, kv_block);
+    for (std::size_t r = 0; r < rows; ++r) {
+      float* sr = sc + r * kv_block;
+      const std::size_t visible = s.pos0 + t0 + r / group + 1;
+      if (visible <= b) {  // this row's token sees nothing of the block
+        std::fill_n(sr, kv_block, 0.f);
         continue;
       }
       const std::size_t n = std::min(nb, visible - b);
-      // The whole group's scores from the key tiles covering [b, b + n) (tiles may run past n:
-      // those lanes are never read).
-      tile_scores(q + (t * s.n_heads + g * group) * hd, group, hd, kv, b / key_tile, (n + key_tile - 1) / key_tile, scale,
-                  sc + r0 * kv_block, kv_block);
-      for (std::size_t r = r0; r < r0 + group; ++r) {
-        float* sr = sc + r * kv_block;
-        const float m = std::max(state[r].max, max_of(sr, n));
-        const float corr = std::exp(state[r].max - m);  // 0 on the first block (max was -inf)
-        if (corr != 1.f) scale_inplace(corr, acc + r * hd, hd);
-        const float sum = exp_shifted(sr, n, m);
-        std::fill(sr + n, sr + nb, 0.f);
-        state[r] = {m, state[r].sum * corr + sum};
-      }
+      const float m = std::max(state[r].max, max_of(sr, n));
+      const float corr = std::exp(state[r].max - m);  // 0 on the first block (max was -inf)
+      if (corr != 1.f) scale_inplace(corr, acc + r * hd, hd);
+      const float sum = exp_shifted(sr, n, m);
+      std::fill(sr + n, sr + nb, 0.f);
+      state[r] = {m, state[r].sum * corr + sum};
     }
     accumulate_rows(sc, kv_block, kv, b, nb, hd, rows, vb, acc);
   }

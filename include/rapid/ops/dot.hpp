@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -146,63 +147,99 @@ inline float dot_dequantized(const float* w, const float* x, std::size_t n) noex
 }
 
 // ---- integer path -------------------------------------------------------------------------
-/// How far ahead row_dot prefetches its weights. Once the integer kernels outran DRAM, the
+/// How far ahead rows_dot prefetches its weights. Once the integer kernels outran DRAM, the
 /// hardware prefetcher alone left one core 5-10 % short of its read bandwidth on Q4_K/Q6_K
 /// matvecs; 4 KiB was the best of 1-16 KiB (bench_kernels, 1 thread). The non-temporal hint
 /// (weights are read once per token) measured a few percent better than keeping them in L2.
 inline constexpr std::size_t row_prefetch_bytes = 4096;
 
-/// w . a over nb blocks. row: nb weight blocks; act: nb activation blocks.
-template <class K>
-inline float row_dot(const std::byte* row, const std::byte* act, std::size_t nb) noexcept {
+/// Most activation rows one pass over a weight row takes: the unpacked block (7-13 vectors) and
+/// one accumulator per row stay in the 32 vector registers of AVX-512.
+inline constexpr std::size_t max_rows_per_pass = 8;
+
+/// Activation rows of one pass. act: (R, stride) bytes of quantized rows.
+template <class K, std::size_t R>
+struct act_rows {
+  const typename K::ablock* row[R];
+  act_rows(const std::byte* act, std::size_t stride) noexcept {
+    for (std::size_t k = 0; k < R; ++k) row[k] = reinterpret_cast<const typename K::ablock*>(act + k * stride);
+  }
+};
+
+/// Outputs of one weight row for R activation rows: each weight block is unpacked once, into
+/// registers, and applied to all R rows; one accumulator per output, blocks in order, so an
+/// output's float operations never depend on R (a k-row matmul equals k matvecs bit for bit).
+/// row: nb weight blocks; act: (R, act_stride) bytes; out[k * out_stride]: (R)
+template <class K, std::size_t R>
+inline void rows_dot(const std::byte* row, const std::byte* act, std::size_t act_stride, std::size_t nb, float* out,
+                     std::size_t out_stride) noexcept {
   const auto* w = reinterpret_cast<const typename K::wblock*>(row);
-  const auto* a = reinterpret_cast<const typename K::ablock*>(act);
-  int8::vacc even, odd; // blocks 0, 2, 4... and 1, 3, 5...: two independent FMA chains
-  std::size_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
+  const act_rows<K, R> a(act, act_stride);
+  typename K::accumulator acc[R];
+  for (std::size_t i = 0; i < nb; ++i) {
     // may point past the matrix (an integer, not a pointer, so no out-of-bounds arithmetic): prefetches never fault
     const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(w + i) + row_prefetch_bytes;
-    for (std::size_t o = 0; o < 2 * sizeof(typename K::wblock); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 0);
-    K::accumulate(K::unpack(w[i]), a[i], even);
-    K::accumulate(K::unpack(w[i + 1]), a[i + 1], odd);
+    for (std::size_t o = 0; o < sizeof(typename K::wblock); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 0);
+    const auto u = K::unpack(w[i]);
+    for (std::size_t k = 0; k < R; ++k) K::accumulate(u, a.row[k][i], acc[k]);
   }
-  if (i < nb) K::accumulate(K::unpack(w[i]), a[i], even);
-  return int8::finish(even, odd);
+  for (std::size_t k = 0; k < R; ++k) out[k * out_stride] = int8::finish(acc[k]);
 }
 
-/// Outputs of one weight row for `Tile` activation rows, blocks outer so each unpacked weight
-/// block is loaded once per tile. Same float operations per output as row_dot.
-template <class K, std::size_t Tile>
-inline void row_dot_tile(const typename K::unpacked* unpacked, const std::byte* acts, std::size_t act_stride,
-                         std::size_t nb, float* out, std::size_t out_stride) noexcept {
-  const typename K::ablock* a[Tile];
-  for (std::size_t k = 0; k < Tile; ++k) a[k] = reinterpret_cast<const typename K::ablock*>(acts + k * act_stride);
-  int8::vacc even[Tile], odd[Tile]; // as row_dot: even blocks into `even`, odd into `odd`
-  std::size_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    for (std::size_t k = 0; k < Tile; ++k) K::accumulate(unpacked[i], a[k][i], even[k]);
-    for (std::size_t k = 0; k < Tile; ++k) K::accumulate(unpacked[i + 1], a[k][i + 1], odd[k]);
-  }
-  if (i < nb)
-    for (std::size_t k = 0; k < Tile; ++k) K::accumulate(unpacked[i], a[k][i], even[k]);
-  for (std::size_t k = 0; k < Tile; ++k) out[k * out_stride] = int8::finish(even[k], odd[k]);
+/// rows_dot for blocks unpacked beforehand (long batches: one unpack per weight row, not per
+/// pass). Same float operations per output. unpacked: (nb) blocks of one weight row
+template <class K, std::size_t R>
+inline void rows_dot_unpacked(const typename K::unpacked* unpacked, const std::byte* act, std::size_t act_stride,
+                              std::size_t nb, float* out, std::size_t out_stride) noexcept {
+  const act_rows<K, R> a(act, act_stride);
+  typename K::accumulator acc[R];
+  for (std::size_t i = 0; i < nb; ++i)
+    for (std::size_t k = 0; k < R; ++k) K::accumulate(unpacked[i], a.row[k][i], acc[k]);
+  for (std::size_t k = 0; k < R; ++k) out[k * out_stride] = int8::finish(acc[k]);
 }
 
-/// One weight row against `batch` activation rows, unpacking each weight block once; results are
-/// bit-identical to row_dot. acts: (batch, act_stride) bytes; out[b * out_stride]: (batch)
+/// Calls f(integral_constant<R>, first) over [0, rows) in passes of at most max_rows_per_pass
+/// rows, split evenly (11 rows: 6 + 5, not 8 + 3).
+template <class F>
+inline void in_passes(std::size_t rows, F&& f) {
+  const std::size_t passes = (rows + max_rows_per_pass - 1) / max_rows_per_pass;
+  for (std::size_t p = 0, first = 0; p < passes; ++p) {
+    const std::size_t n = (rows - first) / (passes - p);  // the remaining rows over the remaining passes
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((n == I + 1 ? (f(std::integral_constant<std::size_t, I + 1>{}, first), 0) : 0), ...);
+    }(std::make_index_sequence<max_rows_per_pass>{});
+    first += n;
+  }
+}
+
+/// One weight row against `batch` activation rows. acts: (batch, act_stride) bytes;
+/// out[b * out_stride]: (batch). Short batches (a verification) unpack each block in registers
+/// once per pass; long ones (prefill) unpack the row once into a thread-local buffer.
 template <class K>
 inline void row_dot_batch(const std::byte* row, const std::byte* acts, std::size_t act_stride, std::size_t batch,
                           std::size_t nb, float* out, std::size_t out_stride) {
+  if (batch <= 2 * max_rows_per_pass) {
+    in_passes(batch, [&](auto r, std::size_t b) {
+      rows_dot<K, decltype(r)::value>(row, acts + b * act_stride, act_stride, nb, out + b * out_stride, out_stride);
+    });
+    return;
+  }
   thread_local std::vector<typename K::unpacked> unpacked; // (nb) this row's unpacked blocks
   if (unpacked.size() < nb) unpacked.resize(nb);
   const auto* w = reinterpret_cast<const typename K::wblock*>(row);
   for (std::size_t i = 0; i < nb; ++i) unpacked[i] = K::unpack(w[i]);
-  constexpr std::size_t tile = 4;
-  std::size_t b = 0;
-  for (; b + tile <= batch; b += tile)
-    row_dot_tile<K, tile>(unpacked.data(), acts + b * act_stride, act_stride, nb, out + b * out_stride, out_stride);
-  for (; b < batch; ++b)
-    row_dot_tile<K, 1>(unpacked.data(), acts + b * act_stride, act_stride, nb, out + b * out_stride, out_stride);
+  in_passes(batch, [&](auto r, std::size_t b) {
+    rows_dot_unpacked<K, decltype(r)::value>(unpacked.data(), acts + b * act_stride, act_stride, nb, out + b * out_stride,
+                                             out_stride);
+  });
+}
+
+/// w . a over nb blocks (a matvec output). row: nb weight blocks; act: nb activation blocks.
+template <class K>
+inline float row_dot(const std::byte* row, const std::byte* act, std::size_t nb) noexcept {
+  float out;
+  rows_dot<K, 1>(row, act, 0, nb, &out, 1);
+  return out;
 }
 
 template <class K>
@@ -251,9 +288,10 @@ inline float dot_q8(dtype t, const std::byte* row, const std::byte* xq, std::siz
 inline float dot(dtype t, const std::byte* row, std::span<const float> x, activation_mode mode = activation_mode::int8) {
   check_row(t, x.size(), "dot");
   if (mode == activation_mode::exact || !uses_int8_activations(t)) return dot_exact(t, row, x);
-  std::vector<std::byte> xq(activation_row_bytes(t, x.size())); // (activation_row_bytes)
-  quantize_activation(t, x.data(), xq.data(), x.size());
-  return dot_q8(t, row, xq.data(), x.size());
+  activation_buffer buffer;
+  std::byte* xq = buffer.resize(activation_row_bytes(t, x.size())); // (activation_row_bytes)
+  quantize_activation(t, x.data(), xq, x.size());
+  return dot_q8(t, row, xq, x.size());
 }
 
 } // namespace rapid::ops

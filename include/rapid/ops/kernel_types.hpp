@@ -3,7 +3,7 @@
 //
 // Activation quantisation (the default, activation_mode::int8): for quantized weights, matvec
 // and matmul first quantize the f32 activation row to 8 bits, symmetric, one float scale per
-// block (Q8_K blocks of 256 for K-quant weights, block_q8_act32 blocks of 32 otherwise), then
+// block (Q8_K-like blocks of 256 for K-quant weights, blocks of 32 otherwise; quant_blocks.hpp), then
 // take integer dot products with the weight codes. This is what makes Q4_K/Q6_K decode
 // memory-bound instead of compute-bound. It costs accuracy: each activation gets a rounding
 // error of at most half a step, step = max|x over the block| / 127, i.e. a relative error per
@@ -63,13 +63,14 @@ struct kernel_options {
 [[nodiscard]] constexpr bool uses_int8_activations(dtype t) noexcept {
   return t != dtype::f32 && t != dtype::f16 && t != dtype::bf16;
 }
-/// K-quant weights pair with Q8_K activations (256 values per block), the others with block_q8_act32.
+/// K-quant weights pair with Q8_K-like activations (block_q8_k_act, 256 values per block), the
+/// others with block_q8_act32.
 [[nodiscard]] constexpr bool uses_q8_k(dtype t) noexcept {
   return t == dtype::q4_k || t == dtype::q5_k || t == dtype::q6_k;
 }
 /// Bytes of one quantized activation row of n values for weights of type t (n a multiple of the block).
 [[nodiscard]] constexpr std::size_t activation_row_bytes(dtype t, std::size_t n) noexcept {
-  return uses_q8_k(t) ? n / qk_k * sizeof(block_q8_k) : n / qk32 * sizeof(block_q8_act32);
+  return uses_q8_k(t) ? n / qk_k * sizeof(block_q8_k_act) : n / qk32 * sizeof(block_q8_act32);
 }
 
 } // namespace rapid::ops

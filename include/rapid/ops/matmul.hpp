@@ -37,9 +37,8 @@ inline void matmul(const quantized_matrix& w, std::span<const float> x, std::siz
   constexpr std::size_t batch_tile = 64;
   if (options.activations == activation_mode::int8 && uses_int8_activations(w.type)) {
     const std::size_t stride = activation_row_bytes(w.type, cols);
-    thread_local std::vector<std::byte> xq_buffer; // (batch, stride) quantized X
-    xq_buffer.resize(batch * stride);
-    std::byte* xq = xq_buffer.data(); // a plain pointer: lambdas would see each thread's own thread_local
+    thread_local activation_buffer xq_buffer; // (batch, stride) quantized X
+    std::byte* xq = xq_buffer.resize(batch * stride); // a plain pointer: lambdas would see each thread's own thread_local
     detail::parallel_rows(batch, options.threads, 8, [&](std::size_t b0, std::size_t b1) {
       for (std::size_t b = b0; b < b1; ++b) detail::quantize_activation_unchecked(w.type, x.data() + b * cols, xq + b * stride, cols);
     });

@@ -51,10 +51,10 @@ inline void matvec(const quantized_matrix& w, std::span<const float> x, std::spa
                            std::to_string(x.size()) + " values and y " + std::to_string(y.size()));
   if (options.activations == activation_mode::int8 && uses_int8_activations(w.type)) {
     // (activation_row_bytes(type, cols)) quantized x; only its pointer crosses into the threads
-    thread_local std::vector<std::byte> xq;
-    xq.resize(activation_row_bytes(w.type, w.cols));
-    quantize_activation(w.type, x.data(), xq.data(), w.cols);
-    detail::matvec_int8(w, xq.data(), y.data(), options.threads);
+    thread_local activation_buffer buffer;
+    std::byte* xq = buffer.resize(activation_row_bytes(w.type, w.cols));
+    quantize_activation(w.type, x.data(), xq, w.cols);
+    detail::matvec_int8(w, xq, y.data(), options.threads);
     return;
   }
   detail::parallel_rows(w.rows, options.threads, detail::min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {

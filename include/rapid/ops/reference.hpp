@@ -183,8 +183,8 @@ inline std::int8_t q8_code(float v) noexcept {
   return static_cast<std::int8_t>(v);
 }
 
-/// Quantizes activations to Q8_K blocks (for K-quant weights). x: (n), out: (n / 256)
-inline void quantize_q8_k(const float* x, block_q8_k* out, std::size_t n) {
+/// Quantizes activations to Q8_K-like blocks (for K-quant weights). x: (n), out: (n / 256)
+inline void quantize_q8_k(const float* x, block_q8_k_act* out, std::size_t n) {
   for (std::size_t b = 0; b < n / qk_k; ++b) {
     const float* xb = x + qk_k * b;
     float amax = 0;
@@ -217,7 +217,7 @@ inline void quantize_q8_act32(const float* x, block_q8_act32* out, std::size_t n
 /// Quantizes one activation row in the format `weight_type` pairs with. out: (activation_row_bytes(weight_type, n))
 inline void quantize_activation(dtype weight_type, const float* x, std::byte* out, std::size_t n) {
   check_row(weight_type, n, "quantize_activation");
-  if (uses_q8_k(weight_type)) quantize_q8_k(x, reinterpret_cast<block_q8_k*>(out), n);
+  if (uses_q8_k(weight_type)) quantize_q8_k(x, reinterpret_cast<block_q8_k_act*>(out), n);
   else quantize_q8_act32(x, reinterpret_cast<block_q8_act32*>(out), n);
 }
 
@@ -253,7 +253,7 @@ inline float dot_q8(dtype t, const std::byte* row, const std::byte* xq, std::siz
     }
     return static_cast<float>(acc);
   }
-  const auto* a = reinterpret_cast<const block_q8_k*>(xq);
+  const auto* a = reinterpret_cast<const block_q8_k_act*>(xq);
   for (std::size_t b = 0; b < n / qk_k; ++b) {
     if (t == dtype::q6_k) {
       const auto& w = detail::blocks<block_q6_k>(row)[b];

@@ -1,7 +1,7 @@
 #pragma once
 // Portable integer dot kernels: the fallback when the translation unit has no AVX2. Same
-// unpack/accumulate interface as int8_x86.hpp, plain integer loops (compilers vectorise them
-// with whatever SIMD the flags allow), one float accumulation per block.
+// unpack/accumulate/accumulator interface as int8_x86.hpp, plain integer loops (compilers
+// vectorise them with whatever SIMD the flags allow), one float accumulation per block.
 #include <cstdint>
 
 #include "rapid/core/fp16.hpp"
@@ -15,7 +15,7 @@ inline constexpr const char* int8_arch = "generic";
 struct vacc {
   float v = 0;
 };
-inline float finish(const vacc& even, const vacc& odd) noexcept { return even.v + odd.v; }
+inline float finish(const vacc& a) noexcept { return a.v; }
 
 template <int N>
 inline int dot_u8s8(const std::uint8_t* q, const std::int8_t* a) noexcept {
@@ -29,6 +29,7 @@ template <class Block, int Offset, bool Five, bool Affine>
 struct k_32 {
   using wblock = Block;
   using ablock = block_q8_act32;
+  using accumulator = vacc;
   struct unpacked {
     std::uint8_t q[qk32]; // (32) unsigned codes
     float d, m;
@@ -52,6 +53,7 @@ struct k_32 {
 struct k_q8_0 {
   using wblock = block_q8_0;
   using ablock = block_q8_act32;
+  using accumulator = vacc;
   struct unpacked {
     const std::int8_t* q; // (32) points into the weight block
     float d;
@@ -67,7 +69,8 @@ struct k_q8_0 {
 template <class Block>
 struct k_q45_k {
   using wblock = Block;
-  using ablock = block_q8_k;
+  using ablock = block_q8_k_act;
+  using accumulator = vacc;
   struct unpacked {
     std::uint8_t q[qk_k]; // (256) unsigned codes
     std::uint8_t sc[8], m[8];
@@ -94,7 +97,8 @@ struct k_q45_k {
 
 struct k_q6_k {
   using wblock = block_q6_k;
-  using ablock = block_q8_k;
+  using ablock = block_q8_k_act;
+  using accumulator = vacc;
   struct unpacked {
     std::uint8_t q[qk_k]; // (256) codes 0..63
     const std::int8_t* sc; // (16) points into the weight block

@@ -1,13 +1,17 @@
 #pragma once
 // x86 integer dot kernels (AVX2, with AVX-512 VNNI/BW instructions where compiled in) for one
 // weight block times one 8-bit activation block. xsimd 8.1 has no u8 x s8 -> i16/i32
-// multiply-add, so these use intrinsics. Each kernel is split into unpack (weights only) and
-// accumulate (weights x activations): matvec calls both per block, matmul unpacks a block once
-// and accumulates it into every batch row. Both run the same float operations per output, so
-// matmul rows are bit-identical to matvec.
+// multiply-add, so these use intrinsics. Each kernel is split into unpack (weights only, into
+// registers) and accumulate (weights x one activation row): dot.hpp's rows_dot unpacks a block
+// once and accumulates it into every activation row of the call, so an output's float operations
+// never depend on how many rows came with it (matmul rows are bit-identical to matvec).
+//
+// Each kernel names its accumulator (`acc`, one output's partial sums) and `finish` turns it into
+// the output. With AVX-512 VNNI the K-quants work on 512-bit vectors: 64 codes per vpdpbusd, half
+// the instructions of the 256-bit form, which is what a multi-row verification is bound by.
 //
 // Integer sums are exact (no i16 saturation: codes <= 63 or |q8| <= 128 times |a| <= 127, in
-// pairs), so AVX2 and VNNI give identical results.
+// pairs), so only the float accumulation order differs between the AVX2 and VNNI builds.
 #if defined(__AVX2__)
 #include <immintrin.h>
 
@@ -18,7 +22,7 @@
 #include "rapid/core/quant_blocks.hpp"
 
 #define RAPID_INT8_X86 1
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
 #define RAPID_INT8_VNNI 1
 #endif
 
@@ -95,28 +99,11 @@ inline __m256i broadcast_i16_quads(int a, int b, int c, int d) noexcept {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(ctl));
 }
 
+#if !defined(RAPID_INT8_VNNI)
 /// sum_j sc[j] * (q[j] . a[32j..32j+31]) over 8 groups of 32 codes: 8 x i32 (how the lanes split
-/// the groups is the kernel's business: only their sum is used). scale_vectors: how many i16
-/// scale vectors sc holds, in the layout unpack writes for this build.
-#if defined(RAPID_INT8_VNNI)
-/// VNNI: half the scale multiplies. dpbusd sums 4 products per i32 (|sum| <= 4 * 63 * 127 < 2^15,
-/// so it fits an i16), packs_epi32 puts two groups' sums side by side as i16 (no saturation, by
-/// that bound), and one dpwssd scales both. sc[p] matches packs_epi32(dot(q[2p]), dot(q[2p+1])):
-/// lane-local quads of 4 i16 per i32 group.
-inline constexpr int scale_vectors = 4;
-inline __m256i scaled_dot8(const __m256i* q, const __m256i* sc, const std::int8_t* a) noexcept {
-  __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-  for (int p = 0; p < 4; ++p) {
-    const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[2 * p], load256(a + 64 * p));
-    const __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[2 * p + 1], load256(a + 64 * p + 32));
-    s[p & 1] = _mm256_dpwssd_epi32(s[p & 1], _mm256_packs_epi32(d0, d1), sc[p]);
-  }
-  return _mm256_add_epi32(s[0], s[1]);
-}
-#else
-/// AVX2: madd(maddubs(q[j], a), sc[j]) per group, sc[j] the group's scales broadcast to i16. Four
-/// independent chains: one chain of 8 dependent multiply-adds is latency-bound.
-inline constexpr int scale_vectors = 8;
+/// the groups is the kernel's business: only their sum is used); sc[j]: group j's scales as i16.
+/// madd(maddubs(q[j], a), sc[j]) per group, in four independent chains (one chain of 8
+/// dependent multiply-adds is latency-bound).
 inline __m256i scaled_dot8(const __m256i* q, const __m256i* sc, const std::int8_t* a) noexcept {
   __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
   for (int j = 0; j < 8; ++j)
@@ -134,6 +121,7 @@ template <class Block, int Offset>
 struct k_sym32 {
   using wblock = Block;
   using ablock = block_q8_act32;
+  using accumulator = vacc;
   struct unpacked {
     __m256i q; // (32) unsigned codes
     float d;
@@ -154,6 +142,7 @@ template <class Block, bool Five>
 struct k_affine32 {
   using wblock = Block;
   using ablock = block_q8_act32;
+  using accumulator = vacc;
   struct unpacked {
     __m256i q;
     float d, m;
@@ -174,6 +163,7 @@ struct k_affine32 {
 struct k_q8_0 {
   using wblock = block_q8_0;
   using ablock = block_q8_act32;
+  using accumulator = vacc;
   struct unpacked {
     __m256i q, abs_q;
     float d;
@@ -188,16 +178,29 @@ struct k_q8_0 {
   }
 };
 
-// ---- K-quants x block_q8_k -------------------------------------------------------------------
+// ---- K-quants x block_q8_k_act -------------------------------------------------------------------
+
+/// The 6-bit scales (bytes sc0..7) and mins (m0..7) of a Q4_K/Q5_K block, decoded in
+/// general-purpose registers (idle while the vector units work) from the u32 words of scales[12].
+inline void k_scales_mins_u64(const std::uint8_t* scales, std::uint64_t& sc, std::uint64_t& mn) noexcept {
+  std::uint32_t w[3];
+  std::memcpy(w, scales, 12);
+  sc = (w[0] & 0x3f3f3f3fu) | (std::uint64_t((w[2] & 0x0f0f0f0fu) | ((w[0] >> 2) & 0x30303030u)) << 32);
+  mn = (w[1] & 0x3f3f3f3fu) | (std::uint64_t(((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 2) & 0x30303030u)) << 32);
+}
+
+#if !defined(RAPID_INT8_VNNI)
+// AVX2: 256-bit vectors, one per sub-block of 32 codes.
 
 /// Q4_K / Q5_K: d*sc[j]*q - dmin*m[j] over 8 sub-blocks of 32.
 template <class Block, bool Five>
 struct k_q45_k {
   using wblock = Block;
-  using ablock = block_q8_k;
+  using ablock = block_q8_k_act;
+  using accumulator = vacc;
   struct unpacked {
     __m256i q[8];              // (8, 32) unsigned codes per sub-block
-    __m256i sc[scale_vectors]; // (scale_vectors, 16) i16 sub-block scales, laid out as scaled_dot8 reads them
+    __m256i sc[8]; // (8, 16) i16 sub-block scales, one vector per sub-block
     __m256i m;     // (16) i16 sub-block mins, each twice (one per group of 16 activations)
     float d, dmin;
   };
@@ -221,19 +224,11 @@ struct k_q45_k {
       u.q[6] = _mm256_or_si256(u.q[6], _mm256_and_si256(_mm256_srli_epi16(qh, 2), bit4));
       u.q[7] = _mm256_or_si256(u.q[7], _mm256_and_si256(_mm256_srli_epi16(qh, 3), bit4));
     }
-    // 6-bit scales and mins in general-purpose registers (idle while the vector units work):
-    // bytes sc0..7 and m0..7 from the u32 words (a, b, c) of scales[12]
-    std::uint32_t w[3];
-    std::memcpy(w, b.scales, 12);
-    const std::uint64_t sc = (w[0] & 0x3f3f3f3fu) | (std::uint64_t((w[2] & 0x0f0f0f0fu) | ((w[0] >> 2) & 0x30303030u)) << 32);
-    const std::uint64_t mn = (w[1] & 0x3f3f3f3fu) | (std::uint64_t(((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 2) & 0x30303030u)) << 32);
+    std::uint64_t sc, mn;
+    k_scales_mins_u64(b.scales, sc, mn);
     const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_set1_epi64x(static_cast<long long>(sc)));
     const __m128i mins = _mm_cvtsi64_si128(static_cast<long long>(mn));
-#if defined(RAPID_INT8_VNNI)
-    for (int p = 0; p < 4; ++p) u.sc[p] = _mm256_shuffle_epi8(sc16, broadcast_i16_quads(2 * p, 2 * p + 1, 2 * p, 2 * p + 1));
-#else
     for (int j = 0; j < 8; ++j) u.sc[j] = _mm256_shuffle_epi8(sc16, broadcast_i16_quads(j, j, j, j));
-#endif
     u.m = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins)); // (m0 m0 m1 m1 .. m7 m7) as i16
     u.d = fp16_to_f32(b.d);
     u.dmin = fp16_to_f32(b.dmin);
@@ -250,10 +245,11 @@ struct k_q45_k {
 /// Q6_K: d * sc[k] * (q - 32) over 16 sub-blocks of 16.
 struct k_q6_k {
   using wblock = block_q6_k;
-  using ablock = block_q8_k;
+  using ablock = block_q8_k_act;
+  using accumulator = vacc;
   struct unpacked {
     __m256i q[8];              // (8, 32) codes 0..63 per group of 32
-    __m256i sc[scale_vectors]; // (scale_vectors, 16) i16 scales of the 16-value sub-blocks, laid out as scaled_dot8 reads them
+    __m256i sc[8]; // (8, 16) i16 scales: group g of 32 codes is (sc[2g] x 8 | sc[2g+1] x 8)
     __m256i sc16;  // (16) i16 scales, for the -32 offset
     float d;
   };
@@ -282,20 +278,11 @@ struct k_q6_k {
     }
     u.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales))); // (sc0..7 | sc8..15)
     const __m256i first = _mm256_permute4x64_epi64(u.sc16, 0x44), second = _mm256_permute4x64_epi64(u.sc16, 0xee);
-#if defined(RAPID_INT8_VNNI)
-    // packs_epi32(dot(group 2p), dot(group 2p+1)) in scaled_dot8: low lane holds sub-blocks 4p and 4p+2, high 4p+1 and 4p+3
-    for (int p = 0; p < 2; ++p) {
-      const __m256i ctl = broadcast_i16_quads(4 * p, 4 * p + 2, 4 * p + 1, 4 * p + 3);
-      u.sc[p] = _mm256_shuffle_epi8(first, ctl);
-      u.sc[p + 2] = _mm256_shuffle_epi8(second, ctl);
-    }
-#else
     for (int g = 0; g < 4; ++g) { // group g: (sc[2g] x 8 | sc[2g+1] x 8)
       const __m256i ctl = broadcast_i16_quads(2 * g, 2 * g, 2 * g + 1, 2 * g + 1);
       u.sc[g] = _mm256_shuffle_epi8(first, ctl);
       u.sc[g + 4] = _mm256_shuffle_epi8(second, ctl);
     }
-#endif
     u.d = fp16_to_f32(b.d);
     return u;
   }
@@ -307,10 +294,149 @@ struct k_q6_k {
   }
 };
 
-/// The output from the two accumulators a row alternates between (even and odd blocks).
-inline float finish(const vacc& even, const vacc& odd) noexcept {
-  return hsum(_mm256_sub_ps(_mm256_add_ps(even.v, odd.v), _mm256_add_ps(even.m, odd.m))) + (even.s + odd.s);
+#else
+// AVX-512 VNNI: 512-bit vectors, one per chunk c of 64 codes (a 256-value block is 4 chunks).
+// vpdpbusd of chunk c gives 16 i32 lanes; 128-bit lane L holds values 64c + 16L .. 64c + 16L + 15,
+// i.e. one 16-value sub-block (Q6_K) or half of a 32-value one (Q4_K/Q5_K). packs_epi32 of chunks
+// (0, 1) and (2, 3) puts two chunks' sums side by side as i16 (exact: |sum of 4 products| <=
+// 4 * 63 * 127 < 2^15), and one vpdpwssd applies each lane's sub-block scale: half the
+// instructions of the 256-bit form per activation row.
+
+/// shuffle_epi8 control over i16 words that every 128-bit lane L fills with word a[L] four times
+/// then word b[L] four times (the words of a vector whose lanes all hold the same 8 scales).
+struct lane_quads {
+  alignas(64) std::int8_t bytes[64];
+  constexpr lane_quads(const int (&a)[4], const int (&b)[4]) : bytes{} {
+    for (int L = 0; L < 4; ++L)
+      for (int i = 0; i < 8; ++i) {
+        const int word = i < 4 ? a[L] : b[L];
+        bytes[16 * L + 2 * i] = static_cast<std::int8_t>(2 * word);
+        bytes[16 * L + 2 * i + 1] = static_cast<std::int8_t>(2 * word + 1);
+      }
+  }
+  [[nodiscard]] __m512i load() const noexcept { return _mm512_load_si512(bytes); }
+};
+
+/// 16 i32 lanes: lane-local sums sc(sub-block) * (q . a) over the 4 chunks of a 256-value block;
+/// sc[0] scales packs(chunk 0, chunk 1), sc[1] packs(chunk 2, chunk 3).
+inline __m512i scaled_dot_chunks(const __m512i* q, const __m512i* sc, const std::int8_t* a) noexcept {
+  const auto chunk = [&](int c) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], _mm512_loadu_si512(a + 64 * c));
+  };
+  const __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(chunk(0), chunk(1)), sc[0]);
+  return _mm512_dpwssd_epi32(s, _mm512_packs_epi32(chunk(2), chunk(3)), sc[1]);
 }
+
+// No 512 -> 256-bit casts or extracts below: GCC 12 implements them with an undefined operand
+// and warns (-Wuninitialized) inside its own headers, in every user's build.
+
+/// [s folded to 8 lanes | low]: lanes 0-7 hold the 8 sums of s's two halves (only their total
+/// is meaningful), lanes 8-15 the 8 i32 of `low`.
+inline __m512i fold_and_append(__m512i s, __m256i low) noexcept {
+  return _mm512_inserti64x4(_mm512_add_epi32(s, _mm512_maskz_shuffle_i64x2(0xff, s, s, 0xee)), low, 1);
+}
+
+/// One output of a K-quant row: scaled code sums in lanes 0-7, minus the scaled terms in lanes
+/// 8-15 (Q4_K/Q5_K mins, Q6_K's 32-offset).
+struct vacc512 {
+  __m512 v = _mm512_setzero_ps();
+};
+inline float finish(const vacc512& a) noexcept {
+  alignas(64) float lanes[16]; // (16)
+  _mm512_store_ps(lanes, a.v);
+  float t[8];
+  for (int i = 0; i < 8; ++i) t[i] = lanes[i] - lanes[i + 8];
+  return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
+/// Q4_K / Q5_K: d*sc[j]*q - dmin*m[j] over 8 sub-blocks of 32.
+template <class Block, bool Five>
+struct k_q45_k {
+  using wblock = Block;
+  using ablock = block_q8_k_act;
+  using accumulator = vacc512;
+  struct unpacked {
+    __m512i q[4];  // (4, 64) unsigned codes per chunk: sub-blocks 2c and 2c + 1
+    __m512i sc[2]; // (2, 32) i16 sub-block scales, laid out as scaled_dot_chunks reads them
+    __m256i m;     // (16) i16 sub-block mins, each twice (one per group of 16 activations)
+    __m512 dd;     // (16) d in lanes 0-7, dmin in lanes 8-15
+  };
+  static unpacked unpack(const Block& b) noexcept {
+    static constexpr lane_quads first({0, 0, 1, 1}, {2, 2, 3, 3}), second({4, 4, 5, 5}, {6, 6, 7, 7});
+    unpacked u;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int c = 0; c < 4; ++c) { // chunk c: the 32 low nibbles of qs[32c..], then their high nibbles
+      const __m512i raw = _mm512_broadcast_i64x4(load256(b.qs + 32 * c));
+      u.q[c] = _mm512_and_si512(_mm512_mask_srli_epi16(raw, 0xffff0000u, raw, 4), m4);
+    }
+    if constexpr (Five) { // bit j of qh[l] is bit 4 of code 32j + l: sub-block 2c (low half), 2c + 1 (high half)
+      const __m512i qh = _mm512_broadcast_i64x4(load256(b.qh)), bit4 = _mm512_set1_epi8(0x10);
+      for (int c = 0; c < 4; ++c) {
+        const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * c))),
+                                               _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1))), 1);
+        u.q[c] = _mm512_mask_add_epi8(u.q[c], _mm512_test_epi8_mask(qh, sel), u.q[c], bit4);
+      }
+    }
+    std::uint64_t sc, mn;
+    k_scales_mins_u64(b.scales, sc, mn);
+    const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc))));
+    u.sc[0] = _mm512_shuffle_epi8(sc16, first.load());
+    u.sc[1] = _mm512_shuffle_epi8(sc16, second.load());
+    const __m128i mins = _mm_cvtsi64_si128(static_cast<long long>(mn));
+    u.m = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins)); // (m0 m0 m1 m1 .. m7 m7) as i16
+    u.dd = _mm512_insertf32x8(_mm512_set1_ps(fp16_to_f32(b.d)), _mm256_set1_ps(fp16_to_f32(b.dmin)), 1);
+    return u;
+  }
+  static void accumulate(const unpacked& w, const ablock& a, vacc512& acc) noexcept {
+    const __m256i mins = _mm256_madd_epi16(w.m, load256(a.bsums)); // (8) m[j] * (bsum[2j] + bsum[2j+1])
+    const __m512i both = fold_and_append(scaled_dot_chunks(w.q, w.sc, a.qs), mins);
+    acc.v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(both), _mm512_mul_ps(w.dd, _mm512_set1_ps(a.d)), acc.v);
+  }
+};
+
+/// Q6_K: d * sc[k] * (q - 32) over 16 sub-blocks of 16.
+struct k_q6_k {
+  using wblock = block_q6_k;
+  using ablock = block_q8_k_act;
+  using accumulator = vacc512;
+  struct unpacked {
+    __m512i q[4];  // (4, 64) codes 0..63 per chunk: sub-blocks 4c .. 4c + 3
+    __m512i sc[2]; // (2, 32) i16 sub-block scales, laid out as scaled_dot_chunks reads them
+    __m256i sc16;  // (16) i16 scales, for the -32 offset
+    float d;
+  };
+  static unpacked unpack(const block_q6_k& b) noexcept {
+    // packs(chunk 2p, chunk 2p + 1), lane L: sub-blocks 8p + L and 8p + 4 + L
+    static constexpr lane_quads order({0, 1, 2, 3}, {4, 5, 6, 7});
+    unpacked u;
+    const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+    // qh bit pairs to bits 4-5: chunk 2h takes pairs (0-1 | 2-3), chunk 2h + 1 pairs (4-5 | 6-7)
+    const __m512i left = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i right = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    for (int h = 0; h < 2; ++h) {
+      const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h), qh = _mm512_broadcast_i64x4(load256(b.qh + 32 * h));
+      // code = (low nibble & 15) | high pair: ternary (A & C) | B, imm 0xec
+      u.q[2 * h] = _mm512_ternarylogic_epi32(ql, _mm512_and_si512(_mm512_sllv_epi16(qh, left), m30), m4, 0xec);
+      u.q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), _mm512_and_si512(_mm512_srlv_epi16(qh, right), m30),
+                                                 m4, 0xec);
+    }
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    u.sc16 = _mm256_cvtepi8_epi16(raw); // (sc0..7 | sc8..15)
+    u.sc[0] = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_cvtepi8_epi16(raw)), order.load());
+    u.sc[1] = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_cvtepi8_epi16(_mm_srli_si128(raw, 8))), order.load());
+    u.d = fp16_to_f32(b.d);
+    return u;
+  }
+  static void accumulate(const unpacked& w, const ablock& a, vacc512& acc) noexcept {
+    const __m256i off = _mm256_madd_epi16(w.sc16, load256(a.bsums)); // (8) sum of sc[k] * bsum[k] in pairs
+    const __m512i both = fold_and_append(scaled_dot_chunks(w.q, w.sc, a.qs), _mm256_slli_epi32(off, 5)); // - 32 * sum sc * bsum
+    acc.v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(both), _mm512_set1_ps(w.d * a.d), acc.v);
+  }
+};
+#endif
+
+/// The output from its accumulator.
+inline float finish(const vacc& a) noexcept { return hsum(_mm256_sub_ps(a.v, a.m)) + a.s; }
 
 using k_q4_0 = k_sym32<block_q4_0, 8>;
 using k_q5_0 = k_sym32<block_q5_0, 16>;
