@@ -203,6 +203,26 @@ TEST_CASE("transformer on SmolLM2: batched rows equal single-token rows; truncat
   CHECK(max_abs_diff(again, std::span<const float>(block).subspan(3 * v)) < 1e-3);
 }
 
+TEST_CASE("transformer on Qwen2.5-0.5B: an 11-token verification equals 11 decode steps bit for bit") {
+  // Q5_0 / Q8_0 rows, and Q4_K / Q6_K ffn_down (interleaved where the build has those kernels)
+  const auto path = t::cached("models/qwen2.5-coder-0.5b.gguf");
+  if (!path) return;
+  auto model = std::make_shared<const rapid::model::model>(path->string());
+  transformer batched(model, {.n_ctx = 64, .threads = 2}), single(model, {.n_ctx = 64, .threads = 2});
+  const auto tokens = some_tokens(31, model->config().n_vocab, 9);
+  const std::vector<token_id> prefix(tokens.begin(), tokens.begin() + 20);
+  batched.forward(prefix, logits_for::last_row);
+  single.forward(prefix, logits_for::last_row);
+  const auto rows = batched.forward(std::span(tokens).subspan(20));
+  const std::vector<float> block(rows.begin(), rows.end());
+  const std::size_t v = model->config().n_vocab;
+  double worst = 0;
+  for (std::size_t i = 20; i < 31; ++i)
+    worst = std::max(worst, max_abs_diff(single.forward(std::span(tokens).subspan(i, 1)),
+                                         std::span<const float>(block).subspan((i - 20) * v, v)));
+  CHECK(worst == 0);
+}
+
 TEST_CASE("kv_cache: erase keeps the other positions, tile-aligned or not (keys in key tiles)") {
   using rapid::model::kv_cache;
   for (const auto type : {rapid::model::kv_type::f16, rapid::model::kv_type::f32}) {

@@ -7,6 +7,7 @@
 
 #include "ops/random_weights.hpp"
 #include "rapid/ops/matmul.hpp"
+#include "rapid/ops/interleave.hpp"
 #include "rapid/ops/matvec.hpp"
 #include "rapid/ops/reference.hpp"
 
@@ -74,6 +75,36 @@ TEST_CASE("matmul rows equal matvec bit for bit, for 1 and 2 threads") {
           for (std::size_t b = 0; b < batch; ++b) check_close(w, x, b, y, ref);
         }
       }
+}
+
+TEST_CASE("interleaved Q4_K: matmul rows equal matvec bit for bit, match the scalar twin, 1 and 2 threads agree" *
+          doctest::skip(!ops::has_interleaved_kernel(dtype::q4_k))) {
+  const std::size_t rows = 3 * ops::interleave_rows, cols = 768;
+  const auto data = test::random_weights(dtype::q4_k, rows, cols, 31);
+  const auto plain = make_quantized_matrix(dtype::q4_k, data.data(), rows, cols);
+  const ops::interleaved_matrix copy(plain);
+  auto w = plain;
+  w.interleaved = copy.data();
+  for (std::size_t batch : {1, 2, 3, 5, 8, 9, 11, 16, 17, 70}) {
+    const auto x = test::random_activations(batch * cols, 32 + batch);
+    std::vector<float> y(batch * rows), y2(batch * rows), by_rows(batch * rows), ref(batch * rows);
+    ops::matmul(w, x, batch, y, {ops::activation_mode::int8, 1});
+    ops::matmul(w, x, batch, y2, {ops::activation_mode::int8, 2});
+    for (std::size_t b = 0; b < batch; ++b)
+      ops::matvec(w, std::span(x).subspan(b * cols, cols), std::span(by_rows).subspan(b * rows, rows), {ops::activation_mode::int8, 2});
+    INFO("batch " << batch);
+    CHECK(same_bits(y, by_rows));
+    CHECK(same_bits(y, y2));
+    ops::reference::matmul(plain, x, batch, ref, ops::activation_mode::int8);
+    for (std::size_t b = 0; b < batch; ++b) check_close(plain, x, b, y, ref);
+  }
+}
+
+TEST_CASE("interleaving refuses what its kernels cannot take") {
+  const auto data = test::random_weights(dtype::q4_k, 20, 256, 1);  // 20 rows: not whole groups of 16
+  CHECK_THROWS_AS(ops::interleaved_matrix(make_quantized_matrix(dtype::q4_k, data.data(), 20, 256)), invalid_argument);
+  const auto q8 = test::random_weights(dtype::q8_0, 16, 256, 1);
+  CHECK_THROWS_AS(ops::interleaved_matrix(make_quantized_matrix(dtype::q8_0, q8.data(), 16, 256)), invalid_argument);
 }
 
 TEST_CASE("matvec and matmul reject mismatched shapes") {

@@ -83,7 +83,8 @@ struct block_q8_k_act {
   std::int8_t qs[qk_k];
   std::int16_t bsums[qk_k / 16];// (16) sum of qs over each group of 16
   float d;                      // x ~= d * qs
-  std::uint8_t pad[28];
+  std::int16_t bsum32[qk_k / 32];// (8) sum of qs over each group of 32 (for block_q4_kx16's mins)
+  std::uint8_t pad[12];
 };
 /// Activation block for the 32-value weight types: the codes, their scale and the integer sum
 /// of qs, which the kernels need for weight offsets (Q4_0's -8, Q4_1's m, ...); one cache line.
@@ -92,6 +93,17 @@ struct block_q8_act32 {
   float d;                      // x ~= d * qs
   std::int32_t sum;             // sum of qs
   std::uint8_t pad[24];
+};
+
+/// 16 rows of Q4_K blocks (the same 256 columns) interleaved at load time for the multi-row
+/// kernels (ops/interleave.hpp): for each group of 4 columns the 16 rows' codes lie side by
+/// side, so one vpdpbusd multiplies 16 rows by 4 activations and never needs a horizontal sum.
+struct block_q4_kx16 {
+  std::uint8_t qs[8][4][64];    // (sub-block j, pair p, 4 r + c): low nibble = code of row r, column
+                                // 32j + 8p + c; high nibble = row r, column 32j + 8p + 4 + c
+  std::uint8_t sc[8][16];       // (sub-block j, row r) 6-bit scale
+  std::uint8_t m[4][32];        // (pair q, 2 r + e) 6-bit min of row r, sub-block 2q + e
+  std::uint16_t d[16], dmin[16];// (row r) fp16 super-block scales
 };
 
 static_assert(sizeof(block_q4_0) == info_of(dtype::q4_0).block_bytes);
@@ -105,6 +117,7 @@ static_assert(sizeof(block_q6_k) == info_of(dtype::q6_k).block_bytes);
 static_assert(sizeof(block_q8_k) == info_of(dtype::q8_k).block_bytes);
 static_assert(sizeof(block_q8_k_act) == 320);
 static_assert(sizeof(block_q8_act32) == 64);
+static_assert(sizeof(block_q4_kx16) == 16 * sizeof(block_q4_k) + 64);
 
 /// Scale and min (6 bits each) of sub-block j (0..7) of a Q4_K/Q5_K super-block.
 /// Packing of the 12 bytes: bytes 0..3 hold scales 0..3 in their low 6 bits, bytes 4..7 mins

@@ -26,6 +26,9 @@ struct quantized_matrix {
   std::size_t rows = 0;            // N: output features
   std::size_t cols = 0;            // K: input features, the contiguous (ne[0]) dimension
   std::size_t row_bytes = 0;       // bytes per row (rows are packed: row i starts at i * row_bytes)
+  /// The same weights in the interleaved layout of ops/interleave.hpp (owned elsewhere, e.g. by
+  /// model::model), which matvec/matmul then take; null: only the rows above.
+  const std::byte* interleaved = nullptr;
 
   [[nodiscard]] const std::byte* row(std::size_t i) const noexcept { return data + i * row_bytes; }
   [[nodiscard]] std::size_t size_bytes() const noexcept { return rows * row_bytes; }

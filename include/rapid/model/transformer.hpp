@@ -22,6 +22,7 @@
 #include "rapid/model/weights.hpp"
 #include "rapid/ops/attention.hpp"
 #include "rapid/ops/dequant.hpp"
+#include "rapid/ops/interleave.hpp"
 #include "rapid/ops/matmul.hpp"
 #include "rapid/ops/norm.hpp"
 #include "rapid/ops/rope.hpp"
@@ -32,11 +33,22 @@ namespace rapid::model {
 
 using token_id = std::int32_t;
 
-/// The weights of a model: owns the mapped file; shared (read-only) by transformers.
+/// The weights of a model: owns the mapped file; shared (read-only) by transformers. Where this
+/// build has interleaved kernels (ops/interleave.hpp), the matrices they take are also copied
+/// into that layout at load (about 1 s per GB); the mapped rows stay for everything else.
 class model {
 public:
   explicit model(const std::string& path)
-      : file_(path), config_(read_config(file_)), weights_(bind_weights(file_, config_)) {}
+      : file_(path), config_(read_config(file_)), weights_(bind_weights(file_, config_)) {
+    const auto interleave = [&](quantized_matrix& w) {
+      if (!ops::interleavable(w)) return;
+      interleaved_.emplace_back(w);
+      w.interleaved = interleaved_.back().data();
+    };
+    for (auto& l : weights_.layers)
+      for (auto* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) interleave(*w);
+    interleave(weights_.output);
+  }
   model(const model&) = delete;
   model& operator=(const model&) = delete;
 
@@ -56,6 +68,7 @@ private:
   io::gguf_file file_;
   model_config config_;
   model_weights weights_;
+  std::vector<ops::interleaved_matrix> interleaved_;  // owned copies that weights_ views point into
 };
 
 struct transformer_options {

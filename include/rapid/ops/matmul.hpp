@@ -32,9 +32,7 @@ inline void matmul(const quantized_matrix& w, std::span<const float> x, std::siz
   if (batch == 0) return;
   if (batch == 1) return matvec(w, x, y, options);
   const std::size_t rows = w.rows, cols = w.cols;
-  // Each thread takes chunks of weight rows; within a chunk, activation rows go in tiles of
-  // batch_tile so a tile (and the chunk's weights) stay in L2 however long the prompt is.
-  constexpr std::size_t batch_tile = 64;
+  using detail::batch_tile;  // each thread takes chunks of weight rows, activation rows in tiles
   if (options.activations == activation_mode::int8 && uses_int8_activations(w.type)) {
     const std::size_t stride = activation_row_bytes(w.type, cols);
     thread_local activation_buffer xq_buffer; // (batch, stride) quantized X
@@ -42,6 +40,7 @@ inline void matmul(const quantized_matrix& w, std::span<const float> x, std::siz
     detail::parallel_rows(batch, options.threads, 8, [&](std::size_t b0, std::size_t b1) {
       for (std::size_t b = b0; b < b1; ++b) detail::quantize_activation_unchecked(w.type, x.data() + b * cols, xq + b * stride, cols);
     });
+    if (detail::uses_interleaved(w, options)) return detail::matmul_interleaved(w, xq, stride, batch, y.data(), options.threads);
     const std::size_t nb = cols / info_of(w.type).block_elements;
     detail::visit_int8_kernel(w.type, [&](auto tag) {
       using K = typename decltype(tag)::type;

@@ -14,6 +14,7 @@
 #include "rapid/ops/activation.hpp"
 #include "rapid/ops/detail/parallel_rows.hpp"
 #include "rapid/ops/dot.hpp"
+#include "rapid/ops/interleave.hpp"
 #include "rapid/ops/kernel_types.hpp"
 
 namespace rapid::ops {
@@ -40,6 +41,37 @@ inline void matvec_int8(const quantized_matrix& w, const std::byte* xq, float* y
     });
   });
 }
+
+/// Activation rows a thread takes per pass over its weight rows in matmul: the tile (and the
+/// chunk's weights) stay in L2 however long the prompt is.
+inline constexpr std::size_t batch_tile = 64;
+
+/// True when matvec/matmul take w through its interleaved layout (interleave.hpp).
+[[nodiscard]] inline bool uses_interleaved(const quantized_matrix& w, const kernel_options& options) noexcept {
+  return w.interleaved != nullptr && options.activations == activation_mode::int8 && has_interleaved_kernel(w.type);
+}
+
+/// Y = X W^T through w's interleaved layout, X already quantized. xq: (batch, stride) bytes;
+/// y: (batch, w.rows). Row b of Y is bit-identical to the same call with batch 1 on X[b].
+inline void matmul_interleaved(const quantized_matrix& w, const std::byte* xq, std::size_t stride, std::size_t batch,
+                               float* y, int threads) {
+#if defined(RAPID_INT8_VNNI)
+  const std::size_t nb = w.cols / qk_k, groups = w.rows / interleave_rows;
+  const auto* blocks = reinterpret_cast<const block_q4_kx16*>(w.interleaved);
+  parallel_rows(groups, threads, 1, [&](std::size_t g0, std::size_t g1) {
+    for (std::size_t b = 0; b < batch; b += batch_tile)
+      for (std::size_t g = g0; g < g1; ++g)
+        in_passes(std::min(batch_tile, batch - b), [&](auto r, std::size_t first) {
+          const std::size_t row = b + first;
+          x86::rows_dot_q4_kx16<decltype(r)::value>(blocks + g * nb, nb, xq + row * stride, stride,
+                                                     y + row * w.rows + g * interleave_rows, w.rows);
+        });
+  });
+#else
+  (void)w, (void)xq, (void)stride, (void)batch, (void)y, (void)threads;
+  throw unsupported_error("matmul: this build has no interleaved kernels");
+#endif
+}
 } // namespace detail
 
 /// y = W x. w: (rows, cols); x: (cols); y: (rows)
@@ -54,7 +86,8 @@ inline void matvec(const quantized_matrix& w, std::span<const float> x, std::spa
     thread_local activation_buffer buffer;
     std::byte* xq = buffer.resize(activation_row_bytes(w.type, w.cols));
     quantize_activation(w.type, x.data(), xq, w.cols);
-    detail::matvec_int8(w, xq, y.data(), options.threads);
+    if (detail::uses_interleaved(w, options)) detail::matmul_interleaved(w, xq, 0, 1, y.data(), options.threads);
+    else detail::matvec_int8(w, xq, y.data(), options.threads);
     return;
   }
   detail::parallel_rows(w.rows, options.threads, detail::min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {

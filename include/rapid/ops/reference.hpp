@@ -197,6 +197,7 @@ inline void quantize_q8_k(const float* x, block_q8_k_act* out, std::size_t n) {
       for (std::size_t i = 0; i < 16; ++i) s += out[b].qs[16 * g + i];
       out[b].bsums[g] = static_cast<std::int16_t>(s);
     }
+    for (std::size_t g = 0; g < 8; ++g) out[b].bsum32[g] = static_cast<std::int16_t>(out[b].bsums[2 * g] + out[b].bsums[2 * g + 1]);
   }
 }
 

@@ -1,0 +1,98 @@
+#pragma once
+// Interleaved weight layouts made at load time for the multi-row integer kernels. With rows
+// side by side (block_q4_kx16: 16 rows of a Q4_K block), one vpdpbusd multiplies 16 weight rows by
+// 4 activations, sub-block scales apply to 16 outputs at once and no output needs a horizontal
+// sum: about a third of the instructions per multiply-add of the row-at-a-time kernel, which is
+// what a draft verification (a few activation rows) is bound by. The mapped GGUF rows stay the
+// source of truth (embedding lookups, builds without these kernels, the exact path).
+#include <cstddef>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "rapid/core/error.hpp"
+#include "rapid/core/quant_blocks.hpp"
+#include "rapid/core/tensor_view.hpp"
+#include "rapid/ops/dot.hpp"
+#include "rapid/ops/reference.hpp"
+
+namespace rapid::ops {
+
+/// Weight rows per interleaved group.
+inline constexpr std::size_t interleave_rows = 16;
+
+/// True when this build's matvec/matmul take `t` weights through an interleaved layout (the
+/// AVX-512 VNNI kernels take Q4_K).
+[[nodiscard]] constexpr bool has_interleaved_kernel(dtype t) noexcept {
+#if defined(RAPID_INT8_VNNI)
+  return t == dtype::q4_k;
+#else
+  (void)t;  // no interleaved kernels in this build
+  return false;
+#endif
+}
+
+/// True when w can be interleaved in this build (its type has a kernel, its rows fill whole groups).
+[[nodiscard]] inline bool interleavable(const quantized_matrix& w) noexcept {
+  return has_interleaved_kernel(w.type) && w.rows % interleave_rows == 0 && w.rows > 0;
+}
+
+/// Writes rows [16g, 16g + 16) of Q4_K matrix w as nb group blocks. out: (nb) blocks
+inline void interleave_q4_k_group(const quantized_matrix& w, std::size_t g, block_q4_kx16* out) {
+  const std::size_t nb = w.cols / qk_k;
+  std::uint8_t codes[interleave_rows][qk_k];  // (16, 256) codes of one block of each row
+  for (std::size_t i = 0; i < nb; ++i) {
+    block_q4_kx16& o = out[i];
+    for (std::size_t r = 0; r < interleave_rows; ++r) {
+      const auto& b = reinterpret_cast<const block_q4_k*>(w.row(interleave_rows * g + r))[i];
+      reference::detail::codes(b, codes[r]);
+      std::uint8_t sc[8], m[8];
+      k_scales_mins(b.scales, sc, m);
+      for (int j = 0; j < 8; ++j) o.sc[j][r] = sc[j];
+      for (int q = 0; q < 4; ++q) {
+        o.m[q][2 * r] = m[2 * q];
+        o.m[q][2 * r + 1] = m[2 * q + 1];
+      }
+      o.d[r] = b.d;
+      o.dmin[r] = b.dmin;
+    }
+    for (int j = 0; j < 8; ++j)
+      for (int p = 0; p < 4; ++p)
+        for (std::size_t r = 0; r < interleave_rows; ++r)
+          for (int c = 0; c < 4; ++c) {
+            const std::size_t col = 32 * j + 8 * p + c;
+            o.qs[j][p][4 * r + c] = static_cast<std::uint8_t>(codes[r][col] | codes[r][col + 4] << 4);
+          }
+  }
+}
+
+/// An owned interleaved copy of a weight matrix, 64-byte aligned; bind it with
+/// `w.interleaved = copy.data()`.
+class interleaved_matrix {
+public:
+  /// Throws invalid_argument unless interleavable(w).
+  explicit interleaved_matrix(const quantized_matrix& w) {
+    if (!interleavable(w))
+      throw invalid_argument("interleave: a " + std::string(name_of(w.type)) + " matrix of " + std::to_string(w.rows) +
+                             " rows has no interleaved layout in this build (" + int8_kernel_arch + ")");
+    const std::size_t groups = w.rows / interleave_rows, nb = w.cols / qk_k;
+    lines_.resize(groups * nb * sizeof(block_q4_kx16) / sizeof(line));
+    auto* out = reinterpret_cast<block_q4_kx16*>(lines_.data());
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (std::ptrdiff_t g = 0; g < static_cast<std::ptrdiff_t>(groups); ++g)
+      interleave_q4_k_group(w, static_cast<std::size_t>(g), out + static_cast<std::size_t>(g) * nb);
+  }
+  [[nodiscard]] const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(lines_.data()); }
+  [[nodiscard]] std::size_t size_bytes() const noexcept { return lines_.size() * sizeof(line); }
+
+private:
+  struct alignas(64) line {
+    std::byte bytes[64];
+  };
+  static_assert(sizeof(block_q4_kx16) % sizeof(line) == 0);
+  std::vector<line> lines_;  // (groups * blocks per row) group blocks
+};
+
+} // namespace rapid::ops
