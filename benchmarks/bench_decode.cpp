@@ -40,12 +40,14 @@ int main(int argc, char** argv) {
   app.add_option("--prefill", prefill_tokens, "prompt length for the prefill measurement (0: skip)");
   app.add_option("--repeats", repeats, "repetitions; the median is reported")->check(CLI::PositiveNumber);
   app.add_option("--json", json_path, "also write results as JSON lines");
+  bool no_interleave = false;
+  app.add_flag("--no-interleave", no_interleave, "read the mapped GGUF rows only (no interleaved weight copies)");
   CLI11_PARSE(app, argc, argv);
 
   try {
     const auto threads = parse_list(threads_s), depths = parse_list(depths_s);
     const std::size_t max_depth = std::max(*std::max_element(depths.begin(), depths.end()) + decode_tokens, prefill_tokens);
-    auto model = std::make_shared<const rapid::model::model>(model_path);
+    auto model = std::make_shared<const rapid::model::model>(model_path, rapid::model::model_options{.interleave = !no_interleave});
     const auto& c = model->config();
     std::printf("model %s: %s, %zu layers, %zu/%zu heads, weights read per token %.1f MB\n", model_path.c_str(),
                 c.arch.c_str(), c.n_layers, c.n_heads, c.n_kv_heads, model->weight_bytes_per_token() / 1e6);

@@ -19,6 +19,7 @@
 #include "ops/random_weights.hpp"
 #include "read_bandwidth.hpp"
 #include "rapid/ops/dot.hpp"
+#include "rapid/ops/interleave.hpp"
 #include "rapid/ops/matmul.hpp"
 #include "rapid/ops/matvec.hpp"
 
@@ -46,11 +47,13 @@ struct weight_pool {
   dtype type{};
   std::size_t rows = 0, cols = 0;
   std::vector<std::vector<std::byte>> copies; // (n_copies, rows * row_bytes)
+  std::vector<rapid::ops::interleaved_matrix> interleaved; // (n_copies) when asked for
 
   static weight_pool& get(dtype t, std::size_t rows, std::size_t cols) {
     static weight_pool pool;
     if (pool.type != t || pool.rows != rows || pool.cols != cols || pool.copies.empty()) {
       pool.copies.clear();
+      pool.interleaved.clear();
       pool.type = t, pool.rows = rows, pool.cols = cols;
       auto first = rapid::test::random_weights(t, rows, cols, 42);
       const std::size_t n = std::max<std::size_t>(1, (pool_bytes + first.size() - 1) / first.size());
@@ -61,7 +64,15 @@ struct weight_pool {
     return pool;
   }
   [[nodiscard]] rapid::quantized_matrix matrix(std::size_t i) const {
-    return rapid::make_quantized_matrix(type, copies[i % copies.size()].data(), rows, cols);
+    auto m = rapid::make_quantized_matrix(type, copies[i % copies.size()].data(), rows, cols);
+    if (!interleaved.empty()) m.interleaved = interleaved[i % copies.size()].data();
+    return m;
+  }
+  /// Adds (once) or drops the interleaved copies matrix() binds.
+  void use_interleaved(bool on) {
+    if (!on) interleaved.clear();
+    else if (interleaved.empty())
+      for (std::size_t i = 0; i < copies.size(); ++i) interleaved.emplace_back(rapid::make_quantized_matrix(type, copies[i].data(), rows, cols));
   }
 };
 
@@ -125,7 +136,7 @@ void matvec_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_matvec)->Apply(matvec_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // ---- batched matmul ------------------------------------------------------------------------------
-// args: dtype id, batch, threads. W: ffn_up 8960 x 1536. Counters: rows_per_s (activation rows
+// args: dtype id, batch, threads, interleaved (1: the layout of ops/interleave.hpp). W: ffn_up 8960 x 1536. Counters: rows_per_s (activation rows
 // per second; batch 1 is a matvec) and bytes_per_second = weight bytes x batch per second, the
 // bandwidth `batch` separate matvecs would need for the same rate.
 void BM_matmul(benchmark::State& state) {
@@ -133,7 +144,8 @@ void BM_matmul(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(1));
   const int threads = static_cast<int>(state.range(2));
   const std::size_t rows = 8960, cols = 1536;
-  const auto& pool = weight_pool::get(t, rows, cols);
+  auto& pool = weight_pool::get(t, rows, cols);
+  pool.use_interleaved(state.range(3) != 0);
   const auto x = rapid::test::random_activations(batch * cols, 9); // (batch, cols)
   std::vector<float> y(batch * rows);                               // (batch, rows)
   read_bandwidth(threads);
@@ -145,12 +157,13 @@ void BM_matmul(benchmark::State& state) {
   }
   set_counters(state, static_cast<double>(pool.matrix(0).size_bytes()) * static_cast<double>(batch), threads);
   state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(rapid::name_of(t)) + " " + rapid::ops::int8_kernel_arch);
+  state.SetLabel(std::string(rapid::name_of(t)) + (state.range(3) ? " interleaved " : " ") + rapid::ops::int8_kernel_arch);
 }
 void matmul_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"type", "batch", "threads"});
+  b->ArgNames({"type", "batch", "threads", "interleaved"});
   for (dtype t : {dtype::q4_k, dtype::q6_k, dtype::q5_0, dtype::q8_0, dtype::f16})
-    for (int batch : {1, 2, 3, 5, 8, 11, 16, 32, 128}) b->Args({static_cast<std::int64_t>(t), batch, 2});
+    for (int il = 0; il <= (rapid::ops::has_interleaved_kernel(t) ? 1 : 0); ++il)
+      for (int batch : {1, 2, 3, 5, 8, 11, 16, 32, 128}) b->Args({static_cast<std::int64_t>(t), batch, 2, il});
 }
 BENCHMARK(BM_matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
 

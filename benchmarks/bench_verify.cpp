@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   app.add_option("--k", ks_s, "comma-separated numbers of new tokens per forward");
   app.add_option("--repeats", repeats, "repetitions; the median is reported")->check(CLI::PositiveNumber);
   app.add_option("--json", json_path, "also write results as JSON lines");
+  bool no_interleave = false;
+  app.add_flag("--no-interleave", no_interleave, "read the mapped GGUF rows only (no interleaved weight copies)");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -35,7 +37,7 @@ int main(int argc, char** argv) {
     std::size_t max_k = 1, max_depth = 0;
     for (const auto k : ks) max_k = std::max(max_k, k);
     for (const auto d : depths) max_depth = std::max(max_depth, d);
-    auto model = std::make_shared<const rapid::model::model>(model_path);
+    auto model = std::make_shared<const rapid::model::model>(model_path, rapid::model::model_options{.interleave = !no_interleave});
     const auto& c = model->config();
     std::printf("model %s: %s, %zu layers, %zu/%zu heads, int8 kernels %s\n", model_path.c_str(), c.arch.c_str(),
                 c.n_layers, c.n_heads, c.n_kv_heads, rapid::ops::int8_kernel_arch);

@@ -77,11 +77,12 @@ TEST_CASE("matmul rows equal matvec bit for bit, for 1 and 2 threads") {
       }
 }
 
-TEST_CASE("interleaved Q4_K: matmul rows equal matvec bit for bit, match the scalar twin, 1 and 2 threads agree" *
+TEST_CASE("interleaved Q4_K / Q6_K: matmul rows equal matvec bit for bit, match the scalar twin, 1 and 2 threads agree" *
           doctest::skip(!ops::has_interleaved_kernel(dtype::q4_k))) {
+ for (dtype t : {dtype::q4_k, dtype::q6_k}) {
   const std::size_t rows = 3 * ops::interleave_rows, cols = 768;
-  const auto data = test::random_weights(dtype::q4_k, rows, cols, 31);
-  const auto plain = make_quantized_matrix(dtype::q4_k, data.data(), rows, cols);
+  const auto data = test::random_weights(t, rows, cols, 31);
+  const auto plain = make_quantized_matrix(t, data.data(), rows, cols);
   const ops::interleaved_matrix copy(plain);
   auto w = plain;
   w.interleaved = copy.data();
@@ -92,12 +93,13 @@ TEST_CASE("interleaved Q4_K: matmul rows equal matvec bit for bit, match the sca
     ops::matmul(w, x, batch, y2, {ops::activation_mode::int8, 2});
     for (std::size_t b = 0; b < batch; ++b)
       ops::matvec(w, std::span(x).subspan(b * cols, cols), std::span(by_rows).subspan(b * rows, rows), {ops::activation_mode::int8, 2});
-    INFO("batch " << batch);
+    INFO(name_of(t) << " batch " << batch);
     CHECK(same_bits(y, by_rows));
     CHECK(same_bits(y, y2));
     ops::reference::matmul(plain, x, batch, ref, ops::activation_mode::int8);
     for (std::size_t b = 0; b < batch; ++b) check_close(plain, x, b, y, ref);
   }
+ }
 }
 
 TEST_CASE("interleaving refuses what its kernels cannot take") {

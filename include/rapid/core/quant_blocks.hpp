@@ -106,6 +106,18 @@ struct block_q4_kx16 {
   std::uint16_t d[16], dmin[16];// (row r) fp16 super-block scales
 };
 
+/// 16 rows of Q6_K blocks interleaved likewise: low 4 bits of the codes as block_q4_kx16's
+/// nibbles, the high 2 bits of 4 column groups per byte (1 % padding: whole cache lines).
+struct block_q6_kx16 {
+  std::uint8_t ql[32][64];      // (pair p, 4 r + c): low nibble = low 4 bits of the code of row r,
+                                // column 8p + c; high nibble = row r, column 8p + 4 + c
+  std::uint8_t qh[16][64];      // (sub-block s, 4 r + c): bits 2k, 2k + 1 = high 2 bits of the code
+                                // of row r, column 16s + 4k + c
+  std::int8_t sc[16][16];       // (sub-block s, row r) scale
+  std::uint16_t d[16];          // (row r) fp16 super-block scale
+  std::uint8_t pad[32];
+};
+
 static_assert(sizeof(block_q4_0) == info_of(dtype::q4_0).block_bytes);
 static_assert(sizeof(block_q4_1) == info_of(dtype::q4_1).block_bytes);
 static_assert(sizeof(block_q5_0) == info_of(dtype::q5_0).block_bytes);
@@ -118,6 +130,7 @@ static_assert(sizeof(block_q8_k) == info_of(dtype::q8_k).block_bytes);
 static_assert(sizeof(block_q8_k_act) == 320);
 static_assert(sizeof(block_q8_act32) == 64);
 static_assert(sizeof(block_q4_kx16) == 16 * sizeof(block_q4_k) + 64);
+static_assert(sizeof(block_q6_kx16) == 16 * sizeof(block_q6_k) + 32);
 
 /// Scale and min (6 bits each) of sub-block j (0..7) of a Q4_K/Q5_K super-block.
 /// Packing of the 12 bytes: bytes 0..3 hold scales 0..3 in their low 6 bits, bytes 4..7 mins

@@ -33,13 +33,19 @@ namespace rapid::model {
 
 using token_id = std::int32_t;
 
-/// The weights of a model: owns the mapped file; shared (read-only) by transformers. Where this
-/// build has interleaved kernels (ops/interleave.hpp), the matrices they take are also copied
-/// into that layout at load (about 1 s per GB); the mapped rows stay for everything else.
+struct model_options {
+  /// Copy the matrices this build has interleaved kernels for (ops/interleave.hpp) into that
+  /// layout at load (about 1 s per GB; the copy's memory besides the mapped file): multi-row
+  /// verification then costs far less. false: every kernel reads the mapped GGUF rows.
+  bool interleave = true;
+};
+
+/// The weights of a model: owns the mapped file; shared (read-only) by transformers.
 class model {
 public:
-  explicit model(const std::string& path)
+  explicit model(const std::string& path, model_options options = {})
       : file_(path), config_(read_config(file_)), weights_(bind_weights(file_, config_)) {
+    if (!options.interleave) return;
     const auto interleave = [&](quantized_matrix& w) {
       if (!ops::interleavable(w)) return;
       interleaved_.emplace_back(w);

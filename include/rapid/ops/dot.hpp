@@ -179,7 +179,7 @@ inline void rows_dot(const std::byte* row, const std::byte* act, std::size_t act
   for (std::size_t i = 0; i < nb; ++i) {
     // may point past the matrix (an integer, not a pointer, so no out-of-bounds arithmetic): prefetches never fault
     const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(w + i) + row_prefetch_bytes;
-    for (std::size_t o = 0; o < sizeof(typename K::wblock); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 0);
+    for (std::size_t o = 0; o < sizeof(typename K::wblock); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 3);
     const auto u = K::unpack(w[i]);
     for (std::size_t k = 0; k < R; ++k) K::accumulate(u, a.row[k][i], acc[k]);
   }

@@ -1,6 +1,6 @@
 #pragma once
 // Interleaved weight layouts made at load time for the multi-row integer kernels. With rows
-// side by side (block_q4_kx16: 16 rows of a Q4_K block), one vpdpbusd multiplies 16 weight rows by
+// side by side (block_q4_kx16 / block_q6_kx16: 16 rows of a block), one vpdpbusd multiplies 16 weight rows by
 // 4 activations, sub-block scales apply to 16 outputs at once and no output needs a horizontal
 // sum: about a third of the instructions per multiply-add of the row-at-a-time kernel, which is
 // what a draft verification (a few activation rows) is bound by. The mapped GGUF rows stay the
@@ -25,7 +25,7 @@ inline constexpr std::size_t interleave_rows = 16;
 /// AVX-512 VNNI kernels take Q4_K).
 [[nodiscard]] constexpr bool has_interleaved_kernel(dtype t) noexcept {
 #if defined(RAPID_INT8_VNNI)
-  return t == dtype::q4_k;
+  return t == dtype::q4_k || t == dtype::q6_k;
 #else
   (void)t;  // no interleaved kernels in this build
   return false;
@@ -66,6 +66,31 @@ inline void interleave_q4_k_group(const quantized_matrix& w, std::size_t g, bloc
   }
 }
 
+/// Writes rows [16g, 16g + 16) of Q6_K matrix w as nb group blocks. out: (nb) blocks
+inline void interleave_q6_k_group(const quantized_matrix& w, std::size_t g, block_q6_kx16* out) {
+  const std::size_t nb = w.cols / qk_k;
+  std::uint8_t codes[interleave_rows][qk_k];  // (16, 256) codes 0..63 of one block of each row
+  for (std::size_t i = 0; i < nb; ++i) {
+    block_q6_kx16& o = out[i];
+    for (std::size_t r = 0; r < interleave_rows; ++r) {
+      const auto& b = reinterpret_cast<const block_q6_k*>(w.row(interleave_rows * g + r))[i];
+      reference::detail::codes(b, codes[r]);
+      for (int s = 0; s < 16; ++s) o.sc[s][r] = b.scales[s];
+      o.d[r] = b.d;
+    }
+    for (std::size_t r = 0; r < interleave_rows; ++r)
+      for (int c = 0; c < 4; ++c) {
+        for (int p = 0; p < 32; ++p)
+          o.ql[p][4 * r + c] = static_cast<std::uint8_t>((codes[r][8 * p + c] & 15) | (codes[r][8 * p + 4 + c] & 15) << 4);
+        for (int s = 0; s < 16; ++s) {
+          int hi = 0;
+          for (int k = 0; k < 4; ++k) hi |= (codes[r][16 * s + 4 * k + c] >> 4) << (2 * k);
+          o.qh[s][4 * r + c] = static_cast<std::uint8_t>(hi);
+        }
+      }
+  }
+}
+
 /// An owned interleaved copy of a weight matrix, 64-byte aligned; bind it with
 /// `w.interleaved = copy.data()`.
 class interleaved_matrix {
@@ -75,14 +100,8 @@ public:
     if (!interleavable(w))
       throw invalid_argument("interleave: a " + std::string(name_of(w.type)) + " matrix of " + std::to_string(w.rows) +
                              " rows has no interleaved layout in this build (" + int8_kernel_arch + ")");
-    const std::size_t groups = w.rows / interleave_rows, nb = w.cols / qk_k;
-    lines_.resize(groups * nb * sizeof(block_q4_kx16) / sizeof(line));
-    auto* out = reinterpret_cast<block_q4_kx16*>(lines_.data());
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-    for (std::ptrdiff_t g = 0; g < static_cast<std::ptrdiff_t>(groups); ++g)
-      interleave_q4_k_group(w, static_cast<std::size_t>(g), out + static_cast<std::size_t>(g) * nb);
+    if (w.type == dtype::q4_k) fill<block_q4_kx16>(w, interleave_q4_k_group);
+    else fill<block_q6_kx16>(w, interleave_q6_k_group);
   }
   [[nodiscard]] const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(lines_.data()); }
   [[nodiscard]] std::size_t size_bytes() const noexcept { return lines_.size() * sizeof(line); }
@@ -91,7 +110,19 @@ private:
   struct alignas(64) line {
     std::byte bytes[64];
   };
-  static_assert(sizeof(block_q4_kx16) % sizeof(line) == 0);
+  static_assert(sizeof(block_q4_kx16) % sizeof(line) == 0 && sizeof(block_q6_kx16) % sizeof(line) == 0);
+
+  template <class Group, class Writer>
+  void fill(const quantized_matrix& w, Writer write_group) {
+    const std::size_t groups = w.rows / interleave_rows, nb = w.cols / qk_k;
+    lines_.resize(groups * nb * sizeof(Group) / sizeof(line));
+    auto* out = reinterpret_cast<Group*>(lines_.data());
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (std::ptrdiff_t g = 0; g < static_cast<std::ptrdiff_t>(groups); ++g)
+      write_group(w, static_cast<std::size_t>(g), out + static_cast<std::size_t>(g) * nb);
+  }
   std::vector<line> lines_;  // (groups * blocks per row) group blocks
 };
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "rapid/core/error.hpp"
@@ -57,16 +58,22 @@ inline void matmul_interleaved(const quantized_matrix& w, const std::byte* xq, s
                                float* y, int threads) {
 #if defined(RAPID_INT8_VNNI)
   const std::size_t nb = w.cols / qk_k, groups = w.rows / interleave_rows;
-  const auto* blocks = reinterpret_cast<const block_q4_kx16*>(w.interleaved);
-  parallel_rows(groups, threads, 1, [&](std::size_t g0, std::size_t g1) {
-    for (std::size_t b = 0; b < batch; b += batch_tile)
-      for (std::size_t g = g0; g < g1; ++g)
-        in_passes(std::min(batch_tile, batch - b), [&](auto r, std::size_t first) {
-          const std::size_t row = b + first;
-          x86::rows_dot_q4_kx16<decltype(r)::value>(blocks + g * nb, nb, xq + row * stride, stride,
-                                                     y + row * w.rows + g * interleave_rows, w.rows);
-        });
-  });
+  const auto run = [&]<class Group>(const Group* blocks) {
+    parallel_rows(groups, threads, 1, [&](std::size_t g0, std::size_t g1) {
+      for (std::size_t b = 0; b < batch; b += batch_tile)
+        for (std::size_t g = g0; g < g1; ++g)
+          in_passes(std::min(batch_tile, batch - b), [&](auto r, std::size_t first) {
+            const std::size_t row = b + first;
+            float* out = y + row * w.rows + g * interleave_rows;
+            if constexpr (std::is_same_v<Group, block_q4_kx16>)
+              x86::rows_dot_q4_kx16<decltype(r)::value>(blocks + g * nb, nb, xq + row * stride, stride, out, w.rows);
+            else
+              x86::rows_dot_q6_kx16<decltype(r)::value>(blocks + g * nb, nb, xq + row * stride, stride, out, w.rows);
+          });
+    });
+  };
+  if (w.type == dtype::q4_k) run(reinterpret_cast<const block_q4_kx16*>(w.interleaved));
+  else run(reinterpret_cast<const block_q6_kx16*>(w.interleaved));
 #else
   (void)w, (void)xq, (void)stride, (void)batch, (void)y, (void)threads;
   throw unsupported_error("matmul: this build has no interleaved kernels");

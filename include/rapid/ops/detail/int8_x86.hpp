@@ -449,7 +449,7 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
   for (std::size_t i = 0; i < nb; ++i) {
     const block_q4_kx16& b = g[i];
     const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(&b) + 2 * sizeof(block_q4_kx16); // never dereferenced
-    for (std::size_t o = 0; o < sizeof(block_q4_kx16); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 0);
+    for (std::size_t o = 0; o < sizeof(block_q4_kx16); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 3);
     const __m512 dv = _mm512_cvtph_ps(load256(b.d));
     __m512 block_sum[R];  // (R, 16) sum over sub-blocks of d * sc * (codes . a), this block
     for (int j = 0; j < 8; ++j) {
@@ -462,8 +462,14 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
       }
       for (std::size_t k = 0; k < R; ++k) {
         const std::int8_t* x = a[k][i].qs + 32 * j;
-        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], word(x));
-        for (int q = 1; q < 8; ++q) s = _mm512_dpbusd_epi32(s, c[q], word(x + 4 * q));
+        // two chains of 4 (exact integer sums, so the split changes nothing but latency)
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], word(x));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[1], word(x + 4));
+        for (int q = 2; q < 8; q += 2) {
+          s0 = _mm512_dpbusd_epi32(s0, c[q], word(x + 4 * q));
+          s1 = _mm512_dpbusd_epi32(s1, c[q + 1], word(x + 4 * q + 4));
+        }
+        const __m512i s = _mm512_add_epi32(s0, s1);
         block_sum[k] = j == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(s), scale) : _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, block_sum[k]);
       }
     }
@@ -477,6 +483,48 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
       acc[k] = _mm512_fmadd_ps(block_sum[k], ad, acc[k]);
       acc[k] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, ad), acc[k]);
     }
+  }
+  for (std::size_t k = 0; k < R; ++k) _mm512_storeu_ps(out + k * out_stride, acc[k]);
+}
+
+/// rows_dot_q4_kx16 for interleaved Q6_K: d * sc[s] * (q - 32) over 16 sub-blocks of 16 columns.
+template <std::size_t R>
+inline void rows_dot_q6_kx16(const block_q6_kx16* g, std::size_t nb, const std::byte* act, std::size_t act_stride,
+                             float* out, std::size_t out_stride) noexcept {
+  const block_q8_k_act* a[R];
+  for (std::size_t k = 0; k < R; ++k) a[k] = reinterpret_cast<const block_q8_k_act*>(act + k * act_stride);
+  const auto word = [](const void* p) {
+    std::int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  };
+  const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+  __m512 acc[R];
+  for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
+  for (std::size_t i = 0; i < nb; ++i) {
+    const block_q6_kx16& b = g[i];
+    const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(&b) + 2 * sizeof(block_q6_kx16); // never dereferenced
+    for (std::size_t o = 0; o < sizeof(block_q6_kx16); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 3);
+    const __m512 dv = _mm512_cvtph_ps(load256(b.d));
+    __m512 block_sum[R];  // (R, 16) sum over sub-blocks of d * sc * (codes - 32) . a, this block
+    for (int s = 0; s < 16; ++s) {
+      const __m512 scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.sc[s])))), dv);
+      const __m512i lo0 = _mm512_loadu_si512(b.ql[2 * s]), lo1 = _mm512_loadu_si512(b.ql[2 * s + 1]);
+      const __m512i hi = _mm512_loadu_si512(b.qh[s]);
+      __m512i c[4];  // (4, 16 rows x 4) codes of columns 16s + 4k .. 16s + 4k + 3: (low nibble & 15) | high pair << 4
+      c[0] = _mm512_ternarylogic_epi32(lo0, _mm512_and_si512(_mm512_slli_epi16(hi, 4), m30), m4, 0xec);
+      c[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lo0, 4), _mm512_and_si512(_mm512_slli_epi16(hi, 2), m30), m4, 0xec);
+      c[2] = _mm512_ternarylogic_epi32(lo1, _mm512_and_si512(hi, m30), m4, 0xec);
+      c[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lo1, 4), _mm512_and_si512(_mm512_srli_epi16(hi, 2), m30), m4, 0xec);
+      for (std::size_t k = 0; k < R; ++k) {
+        const std::int8_t* x = a[k][i].qs + 16 * s;
+        __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], word(x));
+        for (int q = 1; q < 4; ++q) t = _mm512_dpbusd_epi32(t, c[q], word(x + 4 * q));
+        t = _mm512_sub_epi32(t, _mm512_set1_epi32(32 * a[k][i].bsums[s]));  // exact: the -32 offset
+        block_sum[k] = s == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(t), scale) : _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, block_sum[k]);
+      }
+    }
+    for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(block_sum[k], _mm512_set1_ps(a[k][i].d), acc[k]);
   }
   for (std::size_t k = 0; k < R; ++k) _mm512_storeu_ps(out + k * out_stride, acc[k]);
 }
