@@ -77,9 +77,9 @@ TEST_CASE("matmul rows equal matvec bit for bit, for 1 and 2 threads") {
       }
 }
 
-TEST_CASE("interleaved Q4_K / Q6_K: matmul rows equal matvec bit for bit, match the scalar twin, 1 and 2 threads agree" *
+TEST_CASE("interleaved Q4_K / Q6_K / Q5_0 / Q8_0: matmul rows equal matvec bit for bit, match the scalar twin, 1 and 2 threads agree" *
           doctest::skip(!ops::has_interleaved_kernel(dtype::q4_k))) {
- for (dtype t : {dtype::q4_k, dtype::q6_k}) {
+ for (dtype t : {dtype::q4_k, dtype::q6_k, dtype::q5_0, dtype::q8_0}) {
   const std::size_t rows = 3 * ops::interleave_rows, cols = 768;
   const auto data = test::random_weights(t, rows, cols, 31);
   const auto plain = make_quantized_matrix(t, data.data(), rows, cols);
@@ -105,8 +105,10 @@ TEST_CASE("interleaved Q4_K / Q6_K: matmul rows equal matvec bit for bit, match 
 TEST_CASE("interleaving refuses what its kernels cannot take") {
   const auto data = test::random_weights(dtype::q4_k, 20, 256, 1);  // 20 rows: not whole groups of 16
   CHECK_THROWS_AS(ops::interleaved_matrix(make_quantized_matrix(dtype::q4_k, data.data(), 20, 256)), invalid_argument);
-  const auto q8 = test::random_weights(dtype::q8_0, 16, 256, 1);
-  CHECK_THROWS_AS(ops::interleaved_matrix(make_quantized_matrix(dtype::q8_0, q8.data(), 16, 256)), invalid_argument);
+  const auto q4_1 = test::random_weights(dtype::q4_1, 16, 256, 1);  // no interleaved kernel
+  CHECK_THROWS_AS(ops::interleaved_matrix(make_quantized_matrix(dtype::q4_1, q4_1.data(), 16, 256)), invalid_argument);
+  const auto q5_0 = test::random_weights(dtype::q5_0, 16, 96, 1);   // 96 columns: not whole group blocks of 64
+  CHECK_THROWS_AS(ops::interleaved_matrix(make_quantized_matrix(dtype::q5_0, q5_0.data(), 16, 96)), invalid_argument);
 }
 
 TEST_CASE("matvec and matmul reject mismatched shapes") {

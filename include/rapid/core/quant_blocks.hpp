@@ -118,6 +118,21 @@ struct block_q6_kx16 {
   std::uint8_t pad[32];
 };
 
+/// 16 rows of two Q5_0 blocks (64 columns) interleaved: low 4 bits as block_q4_kx16's nibbles,
+/// bit 4 of 8 column groups per byte.
+struct block_q5_0x16 {
+  std::uint8_t qs[8][64];       // (pair p, 4 r + c): low nibble = low 4 bits of row r, column 8p + c;
+                                // high nibble = row r, column 8p + 4 + c
+  std::uint8_t qh[2][64];       // (block b, 4 r + c): bit k = bit 4 of row r, column 32b + 4k + c
+  std::uint16_t d[2][16];       // (block b, row r) fp16 scale
+};
+/// 16 rows of two Q8_0 blocks (64 columns) interleaved, codes stored as q + 128 (unsigned, for
+/// u8 x s8 products; the kernel subtracts 128 x the activation sum).
+struct block_q8_0x16 {
+  std::uint8_t qs[16][64];      // (group k, 4 r + c): q + 128 of row r, column 4k + c
+  std::uint16_t d[2][16];       // (block b, row r) fp16 scale
+};
+
 static_assert(sizeof(block_q4_0) == info_of(dtype::q4_0).block_bytes);
 static_assert(sizeof(block_q4_1) == info_of(dtype::q4_1).block_bytes);
 static_assert(sizeof(block_q5_0) == info_of(dtype::q5_0).block_bytes);
@@ -131,6 +146,8 @@ static_assert(sizeof(block_q8_k_act) == 320);
 static_assert(sizeof(block_q8_act32) == 64);
 static_assert(sizeof(block_q4_kx16) == 16 * sizeof(block_q4_k) + 64);
 static_assert(sizeof(block_q6_kx16) == 16 * sizeof(block_q6_k) + 32);
+static_assert(sizeof(block_q5_0x16) == 32 * sizeof(block_q5_0));
+static_assert(sizeof(block_q8_0x16) == 32 * sizeof(block_q8_0));
 
 /// Scale and min (6 bits each) of sub-block j (0..7) of a Q4_K/Q5_K super-block.
 /// Packing of the 12 bytes: bytes 0..3 hold scales 0..3 in their low 6 bits, bytes 4..7 mins

@@ -1,6 +1,6 @@
 #pragma once
 // Interleaved weight layouts made at load time for the multi-row integer kernels. With rows
-// side by side (block_q4_kx16 / block_q6_kx16: 16 rows of a block), one vpdpbusd multiplies 16 weight rows by
+// side by side (block_q4_kx16 ... block_q8_0x16 in quant_blocks.hpp: 16 rows), one vpdpbusd multiplies 16 weight rows by
 // 4 activations, sub-block scales apply to 16 outputs at once and no output needs a horizontal
 // sum: about a third of the instructions per multiply-add of the row-at-a-time kernel, which is
 // what a draft verification (a few activation rows) is bound by. The mapped GGUF rows stay the
@@ -25,16 +25,20 @@ inline constexpr std::size_t interleave_rows = 16;
 /// AVX-512 VNNI kernels take Q4_K).
 [[nodiscard]] constexpr bool has_interleaved_kernel(dtype t) noexcept {
 #if defined(RAPID_INT8_VNNI)
-  return t == dtype::q4_k || t == dtype::q6_k;
+  return t == dtype::q4_k || t == dtype::q6_k || t == dtype::q5_0 || t == dtype::q8_0;
 #else
   (void)t;  // no interleaved kernels in this build
   return false;
 #endif
 }
 
-/// True when w can be interleaved in this build (its type has a kernel, its rows fill whole groups).
+/// Columns one interleaved group block covers: a K-quant block, or two 32-value blocks (so every
+/// group block fills whole cache lines).
+[[nodiscard]] constexpr std::size_t interleave_cols(dtype t) noexcept { return uses_q8_k(t) ? qk_k : 2 * qk32; }
+
+/// True when w can be interleaved in this build (its type has a kernel, it fills whole group blocks).
 [[nodiscard]] inline bool interleavable(const quantized_matrix& w) noexcept {
-  return has_interleaved_kernel(w.type) && w.rows % interleave_rows == 0 && w.rows > 0;
+  return has_interleaved_kernel(w.type) && w.rows % interleave_rows == 0 && w.rows > 0 && w.cols % interleave_cols(w.type) == 0;
 }
 
 /// Writes rows [16g, 16g + 16) of Q4_K matrix w as nb group blocks. out: (nb) blocks
@@ -91,6 +95,45 @@ inline void interleave_q6_k_group(const quantized_matrix& w, std::size_t g, bloc
   }
 }
 
+/// Writes rows [16g, 16g + 16) of Q5_0 matrix w as cols / 64 group blocks. out: (cols / 64) blocks
+inline void interleave_q5_0_group(const quantized_matrix& w, std::size_t g, block_q5_0x16* out) {
+  const std::size_t nb = w.cols / (2 * qk32);
+  std::uint8_t codes[interleave_rows][2 * qk32];  // (16, 64) codes 0..31 of two blocks of each row
+  for (std::size_t i = 0; i < nb; ++i) {
+    block_q5_0x16& o = out[i];
+    for (std::size_t r = 0; r < interleave_rows; ++r)
+      for (int b = 0; b < 2; ++b) {
+        const auto& src = reinterpret_cast<const block_q5_0*>(w.row(interleave_rows * g + r))[2 * i + b];
+        reference::detail::codes5(src, codes[r] + qk32 * b);
+        o.d[b][r] = src.d;
+      }
+    for (std::size_t r = 0; r < interleave_rows; ++r)
+      for (int c = 0; c < 4; ++c) {
+        for (int p = 0; p < 8; ++p)
+          o.qs[p][4 * r + c] = static_cast<std::uint8_t>((codes[r][8 * p + c] & 15) | (codes[r][8 * p + 4 + c] & 15) << 4);
+        for (int b = 0; b < 2; ++b) {
+          int hi = 0;
+          for (int k = 0; k < 8; ++k) hi |= (codes[r][32 * b + 4 * k + c] >> 4) << k;
+          o.qh[b][4 * r + c] = static_cast<std::uint8_t>(hi);
+        }
+      }
+  }
+}
+
+/// Writes rows [16g, 16g + 16) of Q8_0 matrix w as cols / 64 group blocks. out: (cols / 64) blocks
+inline void interleave_q8_0_group(const quantized_matrix& w, std::size_t g, block_q8_0x16* out) {
+  const std::size_t nb = w.cols / (2 * qk32);
+  for (std::size_t i = 0; i < nb; ++i) {
+    block_q8_0x16& o = out[i];
+    for (std::size_t r = 0; r < interleave_rows; ++r)
+      for (int b = 0; b < 2; ++b) {
+        const auto& src = reinterpret_cast<const block_q8_0*>(w.row(interleave_rows * g + r))[2 * i + b];
+        o.d[b][r] = src.d;
+        for (int l = 0; l < 32; ++l) o.qs[8 * b + l / 4][4 * r + l % 4] = static_cast<std::uint8_t>(src.qs[l] + 128);
+      }
+  }
+}
+
 /// An owned interleaved copy of a weight matrix, 64-byte aligned; bind it with
 /// `w.interleaved = copy.data()`.
 class interleaved_matrix {
@@ -100,8 +143,12 @@ public:
     if (!interleavable(w))
       throw invalid_argument("interleave: a " + std::string(name_of(w.type)) + " matrix of " + std::to_string(w.rows) +
                              " rows has no interleaved layout in this build (" + int8_kernel_arch + ")");
-    if (w.type == dtype::q4_k) fill<block_q4_kx16>(w, interleave_q4_k_group);
-    else fill<block_q6_kx16>(w, interleave_q6_k_group);
+    switch (w.type) {
+    case dtype::q4_k: fill<block_q4_kx16>(w, interleave_q4_k_group); break;
+    case dtype::q6_k: fill<block_q6_kx16>(w, interleave_q6_k_group); break;
+    case dtype::q5_0: fill<block_q5_0x16>(w, interleave_q5_0_group); break;
+    default: fill<block_q8_0x16>(w, interleave_q8_0_group); break;
+    }
   }
   [[nodiscard]] const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(lines_.data()); }
   [[nodiscard]] std::size_t size_bytes() const noexcept { return lines_.size() * sizeof(line); }
@@ -110,11 +157,12 @@ private:
   struct alignas(64) line {
     std::byte bytes[64];
   };
-  static_assert(sizeof(block_q4_kx16) % sizeof(line) == 0 && sizeof(block_q6_kx16) % sizeof(line) == 0);
+  static_assert(sizeof(block_q4_kx16) % sizeof(line) == 0 && sizeof(block_q6_kx16) % sizeof(line) == 0 &&
+                sizeof(block_q5_0x16) % sizeof(line) == 0 && sizeof(block_q8_0x16) % sizeof(line) == 0);
 
   template <class Group, class Writer>
   void fill(const quantized_matrix& w, Writer write_group) {
-    const std::size_t groups = w.rows / interleave_rows, nb = w.cols / qk_k;
+    const std::size_t groups = w.rows / interleave_rows, nb = w.cols / interleave_cols(w.type);
     lines_.resize(groups * nb * sizeof(Group) / sizeof(line));
     auto* out = reinterpret_cast<Group*>(lines_.data());
 #ifdef _OPENMP

@@ -57,7 +57,7 @@ inline constexpr std::size_t batch_tile = 64;
 inline void matmul_interleaved(const quantized_matrix& w, const std::byte* xq, std::size_t stride, std::size_t batch,
                                float* y, int threads) {
 #if defined(RAPID_INT8_VNNI)
-  const std::size_t nb = w.cols / qk_k, groups = w.rows / interleave_rows;
+  const std::size_t nb = w.cols / interleave_cols(w.type), groups = w.rows / interleave_rows;
   const auto run = [&]<class Group>(const Group* blocks) {
     parallel_rows(groups, threads, 1, [&](std::size_t g0, std::size_t g1) {
       for (std::size_t b = 0; b < batch; b += batch_tile)
@@ -65,15 +65,21 @@ inline void matmul_interleaved(const quantized_matrix& w, const std::byte* xq, s
           in_passes(std::min(batch_tile, batch - b), [&](auto r, std::size_t first) {
             const std::size_t row = b + first;
             float* out = y + row * w.rows + g * interleave_rows;
-            if constexpr (std::is_same_v<Group, block_q4_kx16>)
-              x86::rows_dot_q4_kx16<decltype(r)::value>(blocks + g * nb, nb, xq + row * stride, stride, out, w.rows);
-            else
-              x86::rows_dot_q6_kx16<decltype(r)::value>(blocks + g * nb, nb, xq + row * stride, stride, out, w.rows);
+            constexpr std::size_t R = decltype(r)::value;
+            const std::byte* x = xq + row * stride;
+            if constexpr (std::is_same_v<Group, block_q4_kx16>) x86::rows_dot_q4_kx16<R>(blocks + g * nb, nb, x, stride, out, w.rows);
+            else if constexpr (std::is_same_v<Group, block_q6_kx16>) x86::rows_dot_q6_kx16<R>(blocks + g * nb, nb, x, stride, out, w.rows);
+            else if constexpr (std::is_same_v<Group, block_q5_0x16>) x86::rows_dot_x16_32<x86::x16_q5_0, R>(blocks + g * nb, nb, x, stride, out, w.rows);
+            else x86::rows_dot_x16_32<x86::x16_q8_0, R>(blocks + g * nb, nb, x, stride, out, w.rows);
           });
     });
   };
-  if (w.type == dtype::q4_k) run(reinterpret_cast<const block_q4_kx16*>(w.interleaved));
-  else run(reinterpret_cast<const block_q6_kx16*>(w.interleaved));
+  switch (w.type) {
+  case dtype::q4_k: run(reinterpret_cast<const block_q4_kx16*>(w.interleaved)); break;
+  case dtype::q6_k: run(reinterpret_cast<const block_q6_kx16*>(w.interleaved)); break;
+  case dtype::q5_0: run(reinterpret_cast<const block_q5_0x16*>(w.interleaved)); break;
+  default: run(reinterpret_cast<const block_q8_0x16*>(w.interleaved)); break;
+  }
 #else
   (void)w, (void)xq, (void)stride, (void)batch, (void)y, (void)threads;
   throw unsupported_error("matmul: this build has no interleaved kernels");

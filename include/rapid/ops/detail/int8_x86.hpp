@@ -528,6 +528,68 @@ inline void rows_dot_q6_kx16(const block_q6_kx16* g, std::size_t nb, const std::
   }
   for (std::size_t k = 0; k < R; ++k) _mm512_storeu_ps(out + k * out_stride, acc[k]);
 }
+
+/// The interleaved 32-value layouts: group block type, the code offset, and the 8 code vectors
+/// of block `blk` of a group block (vector k: columns 32 blk + 4k .. + 3 of the 16 rows).
+struct x16_q5_0 {
+  using group = block_q5_0x16;
+  static constexpr int offset = 16;
+  static void codes(const block_q5_0x16& b, int blk, __m512i* c) noexcept {
+    const __m512i m4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(0x10), hi = _mm512_loadu_si512(b.qh[blk]);
+    for (int p = 0; p < 4; ++p) {
+      const __m512i raw = _mm512_loadu_si512(b.qs[4 * blk + p]);
+      c[2 * p] = _mm512_and_si512(raw, m4);
+      c[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+    }
+    for (int k = 0; k < 8; ++k)
+      c[k] = _mm512_mask_add_epi8(c[k], _mm512_test_epi8_mask(hi, _mm512_set1_epi8(static_cast<char>(1 << k))), c[k], bit4);
+  }
+};
+struct x16_q8_0 {
+  using group = block_q8_0x16;
+  static constexpr int offset = 128;
+  static void codes(const block_q8_0x16& b, int blk, __m512i* c) noexcept {
+    for (int k = 0; k < 8; ++k) c[k] = _mm512_loadu_si512(b.qs[8 * blk + k]);
+  }
+};
+/// rows_dot_q4_kx16 for the interleaved 32-value types (x16_q5_0, x16_q8_0): d * (q - offset)
+/// per block of 32 columns, two blocks per group block.
+template <class Layout, std::size_t R, class Group = typename Layout::group>
+inline void rows_dot_x16_32(const Group* g, std::size_t nb, const std::byte* act, std::size_t act_stride, float* out,
+                            std::size_t out_stride) noexcept {
+  const block_q8_act32* a[R];
+  for (std::size_t k = 0; k < R; ++k) a[k] = reinterpret_cast<const block_q8_act32*>(act + k * act_stride);
+  const auto word = [](const void* p) {
+    std::int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  };
+  __m512 acc[R];
+  for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
+  for (std::size_t i = 0; i < nb; ++i) {
+    const Group& b = g[i];
+    const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(&b) + 4 * sizeof(Group); // never dereferenced
+    for (std::size_t o = 0; o < sizeof(Group); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 3);
+    for (int blk = 0; blk < 2; ++blk) {
+      const __m512 dw = _mm512_cvtph_ps(load256(b.d[blk]));
+      __m512i c[8];  // (8, 16 rows x 4) codes of columns 32 blk + 4k .. + 3
+      Layout::codes(b, blk, c);
+      for (std::size_t k = 0; k < R; ++k) {
+        const block_q8_act32& x = a[k][2 * i + blk];
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], word(x.qs));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[1], word(x.qs + 4));
+        for (int q = 2; q < 8; q += 2) {
+          s0 = _mm512_dpbusd_epi32(s0, c[q], word(x.qs + 4 * q));
+          s1 = _mm512_dpbusd_epi32(s1, c[q + 1], word(x.qs + 4 * q + 4));
+        }
+        const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(Layout::offset * x.sum));  // exact
+        acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[k]);
+      }
+    }
+  }
+  for (std::size_t k = 0; k < R; ++k) _mm512_storeu_ps(out + k * out_stride, acc[k]);
+}
+
 #endif
 
 /// The output from its accumulator.
