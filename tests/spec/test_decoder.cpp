@@ -223,6 +223,17 @@ TEST_CASE("greedy_match: every drafter reproduces the target's greedy decoding o
     CHECK(run<speculative_decoder<prompt_lookup, long_context_target, greedy_match>>(target, d, *s, o) == reference);
   }
   {
+    INFO("gamma auto: draft lengths change, greedy output does not; the calibration is timed and counted");
+    rag_drafter d(s->m, to);
+    decode_stats st;
+    auto oa = o;
+    oa.gamma_auto = true;
+    CHECK(run<speculative_decoder<rag_drafter, long_context_target, greedy_match>>(target, d, *s, oa, &st) == reference);
+    CHECK(st.calibration_s > 0);
+    CHECK(st.offered_at.size() <= oa.gamma);
+    CHECK(st.decode_seconds() >= st.calibration_s + st.verify_s);
+  }
+  {
     INFO("a target prefill reused through target_cached gives the same output");
     target.reset();
     target.prefill(std::span<const token>(s->full).first(s->full.size() - 1));

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,13 +20,15 @@
 #include "rapid/core/rng.hpp"
 #include "rapid/model/tokenizer.hpp"
 #include "rapid/model/transformer.hpp"
+#include "rapid/spec/adaptive_gamma.hpp"
 #include "rapid/spec/concepts.hpp"
 #include "rapid/spec/stats.hpp"
 
 namespace rapid::spec {
 
 struct decoder_options {
-  std::size_t gamma = 10;                 // drafts per step (paper: 10)
+  std::size_t gamma = 10;                 // drafts per step (paper: 10); with gamma_auto, the largest
+  bool gamma_auto = false;                // choose each step's gamma from measured costs (adaptive_gamma.hpp)
   acceptance_options acceptance;          // sampling (temperature, top-k, top-p), eta, alpha
   std::uint64_t seed = 0x5eed;
   std::size_t max_new_tokens = 256;
@@ -138,13 +141,20 @@ public:
     st.drafter_prefill_s = seconds(t1, clock::now());
 
     token pending = tp.back();
+    std::optional<adaptive_gamma> chooser;
+    if (options_.gamma_auto && options_.gamma > 0) {
+      const auto c0 = clock::now();
+      chooser.emplace(measure_verify_costs(target_, pending, options_.gamma + 1), adaptive_gamma_options{.max_gamma = options_.gamma});
+      st.calibration_s = seconds(c0, clock::now());
+    }
     draft_request request{options_.gamma, options_.acceptance.sampling, Rule::wants_next_q, options_.draft_confidence_stop};
     if constexpr (Rule::greedy_drafts) request.sampling.temperature = 0.f;
     std::vector<token> block;    // (1 + gamma) target verification input
     std::vector<token> emitted;  // (accepted + 1) tokens of one step
     while (out.tokens.size() < options_.max_new_tokens) {
       const std::size_t room = options_.max_new_tokens - out.tokens.size();  // >= 1
-      request.gamma = std::min(options_.gamma, room - 1);                      // never overshoot
+      const std::size_t gamma = chooser ? chooser->next(st, std::min<std::size_t>(4, options_.gamma)) : options_.gamma;
+      request.gamma = std::min(gamma, room - 1);                                // never overshoot
       auto a = clock::now();
       const draft_block& d = drafter_.draft(request, g);
       if (d.size() > request.gamma) throw invalid_argument("drafter returned more tokens than requested");

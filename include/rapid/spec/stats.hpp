@@ -20,12 +20,13 @@ struct decode_stats {
   double verify_s = 0;   // target forward over the verification block
   double accept_s = 0;   // the acceptance rule
   double sync_s = 0;     // rolling back and feeding emitted tokens to the drafter
+  double calibration_s = 0;  // gamma auto: timing the target's verification costs (adaptive_gamma.hpp)
 
   /// accepted drafted tokens / drafted tokens (0 when nothing was drafted)
   [[nodiscard]] double acceptance_rate() const noexcept { return drafted ? double(accepted) / double(drafted) : 0.0; }
   /// mean tokens emitted per target call, in [1, gamma + 1]
   [[nodiscard]] double tau() const noexcept { return steps ? double(emitted) / double(steps) : 0.0; }
-  [[nodiscard]] double decode_seconds() const noexcept { return draft_s + verify_s + accept_s + sync_s; }
+  [[nodiscard]] double decode_seconds() const noexcept { return draft_s + verify_s + accept_s + sync_s + calibration_s; }
   /// emitted tokens per second of decoding, prefill excluded
   [[nodiscard]] double decode_tokens_per_second() const noexcept {
     return decode_seconds() > 0 ? double(emitted) / decode_seconds() : 0.0;
