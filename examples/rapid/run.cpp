@@ -102,7 +102,7 @@ std::vector<run_result> execute(const run_args& a, const std::vector<std::string
   if (a.json) {
     json j;
     j["options"] = {{"target", a.target}, {"drafter", a.drafter.empty() ? a.target : a.drafter}, {"document", a.document},
-                    {"question", a.question}, {"methods", methods}, {"gamma", a.gamma}, {"eta", a.eta}, {"alpha", a.alpha},
+                    {"question", a.question}, {"methods", methods}, {"gamma", a.gamma}, {"gamma_auto", a.gamma_auto}, {"eta", a.eta}, {"alpha", a.alpha},
                     {"temperature", a.temperature}, {"top_k", a.top_k}, {"top_p", a.top_p}, {"seed", a.seed},
                     {"retriever", a.retriever}, {"rag_budget", a.rag_budget}, {"chunk_tokens", a.chunk_tokens}, {"ctx", s.ctx},
                     {"threads", a.threads}, {"max_new_tokens", a.max_new_tokens}, {"truncate", a.truncate},

@@ -21,6 +21,7 @@ struct run_args {
   int threads = 0;
   std::uint64_t seed = 42;
   bool json = false, quiet = false;
+  bool gamma_auto = false;  // --gamma auto: each step's gamma in [1, gamma] from measured costs (spec/adaptive_gamma.hpp)
   [[nodiscard]] model::kv_type kv_type() const { return kv == "f32" ? model::kv_type::f32 : model::kv_type::f16; }
 };
 

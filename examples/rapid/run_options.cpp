@@ -2,6 +2,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -43,7 +45,23 @@ void add_request_options(CLI::App& cmd, run_args& a) {
   cmd.add_option("--drafter", a.drafter, "drafter GGUF model (default: the target, i.e. self-speculation)");
   cmd.add_option("--document,-d", a.document, "document file, or - for stdin")->required();
   cmd.add_option("--question,-q", a.question, "the question (also the retrieval query)")->required();
-  cmd.add_option("--gamma", a.gamma, "drafted tokens per step")->check(CLI::NonNegativeNumber);
+  cmd.add_option_function<std::string>(
+      "--gamma",
+      [&a](const std::string& v) {
+        a.gamma_auto = v == "auto";
+        if (a.gamma_auto) return;
+        std::size_t used = 0;
+        long long n = -1;
+        try {
+          n = std::stoll(v, &used);
+        } catch (const std::exception&) {
+        }
+        if (n < 0 || used != v.size())
+          throw CLI::ValidationError("--gamma", "expected a number of drafted tokens per step (>= 0) or 'auto', got '" + v + "'");
+        a.gamma = static_cast<std::size_t>(n);
+      },
+      "drafted tokens per step, or 'auto': chosen each step (1-10) from this machine's measured verification costs "
+      "and the acceptance so far");
   cmd.add_option("--eta", a.eta, "RAPID transfer strength (>= 0)");
   add_decoding_options(cmd, a);
   cmd.add_option("--rag-budget", a.rag_budget, "drafter context budget in target tokens (0: max(4096, L/24) capped at L)")->check(CLI::NonNegativeNumber);

@@ -68,6 +68,7 @@ struct session {
 inline spec::decoder_options decoder_options(const run_args& a) {
   spec::decoder_options o;
   o.gamma = a.gamma;
+  o.gamma_auto = a.gamma_auto;
   o.acceptance = {.sampling = {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p},
                   .eta = a.eta,
                   .alpha = a.alpha,

@@ -141,19 +141,22 @@ public:
     st.drafter_prefill_s = seconds(t1, clock::now());
 
     token pending = tp.back();
+    // gamma auto: the first step drafts up to 4; the verification costs are timed before the
+    // second, once the drafter has shown it drafts at all (never for a drafter that does not).
     std::optional<adaptive_gamma> chooser;
-    if (options_.gamma_auto && options_.gamma > 0) {
-      const auto c0 = clock::now();
-      chooser.emplace(measure_verify_costs(target_, pending, options_.gamma + 1), adaptive_gamma_options{.max_gamma = options_.gamma});
-      st.calibration_s = seconds(c0, clock::now());
-    }
+    const std::size_t first_gamma = options_.gamma_auto ? std::min<std::size_t>(4, options_.gamma) : options_.gamma;
     draft_request request{options_.gamma, options_.acceptance.sampling, Rule::wants_next_q, options_.draft_confidence_stop};
     if constexpr (Rule::greedy_drafts) request.sampling.temperature = 0.f;
     std::vector<token> block;    // (1 + gamma) target verification input
     std::vector<token> emitted;  // (accepted + 1) tokens of one step
     while (out.tokens.size() < options_.max_new_tokens) {
       const std::size_t room = options_.max_new_tokens - out.tokens.size();  // >= 1
-      const std::size_t gamma = chooser ? chooser->next(st, std::min<std::size_t>(4, options_.gamma)) : options_.gamma;
+      if (options_.gamma_auto && !chooser && st.drafted > 0) {
+        const auto c0 = clock::now();
+        chooser.emplace(measure_verify_costs(target_, pending, options_.gamma + 1), adaptive_gamma_options{.max_gamma = options_.gamma});
+        st.calibration_s = seconds(c0, clock::now());
+      }
+      const std::size_t gamma = chooser ? chooser->next(st, first_gamma) : first_gamma;
       request.gamma = std::min(gamma, room - 1);                                // never overshoot
       auto a = clock::now();
       const draft_block& d = drafter_.draft(request, g);
