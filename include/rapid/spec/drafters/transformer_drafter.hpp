@@ -20,6 +20,8 @@
 
 #include "rapid/core/error.hpp"
 #include "rapid/model/transformer.hpp"
+#include "rapid/ops/row.hpp"
+#include "rapid/ops/sample.hpp"
 #include "rapid/spec/concepts.hpp"
 #include "rapid/spec/distribution.hpp"
 
@@ -115,12 +117,12 @@ public:
     for (std::size_t i = 0; i < request.gamma; ++i) {
       token x;
       if (greedy) {
-        x = argmax(z);
+        x = ops::argmax(z);
       } else {
         block_.q.resize((i + 1) * v);
         const std::span<float> q(block_.q.data() + i * v, v);
         (*make_q_)(z, q);
-        x = sample_weights(q, g);
+        x = ops::sample_weights(q, g);
         if (request.confidence_stop > 0.f && q[static_cast<std::size_t>(x)] < request.confidence_stop) {
           block_.q.resize(i * v);  // drop the unconfident draft
           break;
