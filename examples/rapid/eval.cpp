@@ -23,6 +23,7 @@
 #include "rapid/core/hash.hpp"
 #include "rapid/eval/scoring.hpp"
 #include "rapid/eval/tasks.hpp"
+#include "rapid/spec/snapshot_store.hpp"
 #include "session.hpp"
 
 namespace rapid::cli {
@@ -74,10 +75,11 @@ struct config {
   /// The drafter as keys and records name it: "self" or the model's file name (not its path, so
   /// that results from machines with other model directories merge).
   [[nodiscard]] std::string drafter_name() const { return drafter == "self" ? drafter : fs::path(drafter).filename().string(); }
-  [[nodiscard]] bool uses_eta() const { return method == "rapid" || method == "rapid-exact"; }
-  [[nodiscard]] bool uses_drafter_model() const { return uses_eta() || method == "sd" || method == "naive-sd"; }
-  [[nodiscard]] bool drafts() const { return method != "lc" && method != "rag"; }
-  [[nodiscard]] bool uses_budget() const { return method == "rag" || method == "sd" || uses_eta(); }
+  [[nodiscard]] const spec::method_info& info() const { return spec::find_method(method); }
+  [[nodiscard]] bool uses_eta() const { return info().reads_eta; }
+  [[nodiscard]] bool uses_drafter_model() const { return info().needs_drafter_model; }
+  [[nodiscard]] bool drafts() const { return info().drafts; }
+  [[nodiscard]] bool uses_budget() const { return info().has_retrieval_budget; }
   [[nodiscard]] std::string name() const {
     std::string s = method;
     if (!drafter.empty()) s += "|drafter=" + drafter_name();
@@ -91,9 +93,7 @@ struct config {
 /// The cartesian product, with each knob only where it changes the method (LC runs once).
 std::vector<config> expand(const eval_args& e) {
   const auto methods = split(e.methods, "methods");
-  for (const auto& m : methods)
-    if (std::find(method_names.begin(), method_names.end(), m) == method_names.end())
-      throw invalid_argument("unknown method '" + m + "' (choose from lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup)");
+  for (const auto& m : methods) (void)spec::find_method(m);  // throws naming the choices
   const auto drafters = split(e.drafters, "drafter");
   const auto etas = split_numbers<float>(e.etas, "eta");
   const auto gammas = split_numbers<std::size_t>(e.gammas, "gamma");
@@ -199,94 +199,21 @@ done_set read_done(const fs::path& path, const json& settings) {
 
 // ---- prefill snapshots ------------------------------------------------------------------------
 
-/// The transformer inside a snapshot-able object (a target is one; a drafter holds one).
-template <class T>
-const model::transformer& transformer_of(const T& t) {
-  if constexpr (std::is_base_of_v<model::transformer, T>) return t;
-  else return t.model();
+/// Restores `p` from the snapshot at `file` or, when there is none, runs `prefill(progress)` under
+/// a progress bar labelled "prefill <what>" and saves the result. Returns the prefill's seconds
+/// (0 when restored).
+template <spec::snapshot_cache P, class Prefill>
+double restore_or_prefill(const spec::snapshot_store& store, P& p, const fs::path& file, std::size_t tokens,
+                          const char* what, bool quiet, Prefill&& prefill) {
+  if (store.restore(p, file, tokens)) {
+    if (!quiet) std::fprintf(stderr, "  prefill %s: restored %zu positions from %s\n", what, tokens, file.string().c_str());
+    return 0.0;
+  }
+  progress_bar bar(std::string("  prefill ") + what, quiet);
+  prefill([&](std::size_t done, std::size_t total) { bar.update(done, total); });
+  store.save(p, file);
+  return bar.elapsed();
 }
-
-/// Prefilled target and drafter states on disk, keyed by (model file, size, KV type, prompt
-/// tokens); the least recently used snapshots are deleted beyond the size limit.
-class snapshot_store {
-public:
-  snapshot_store(fs::path dir, double limit_gb) : dir_(std::move(dir)), limit_(static_cast<std::uintmax_t>(limit_gb * 1e9)) {
-    if (enabled()) fs::create_directories(dir_);
-  }
-  [[nodiscard]] bool enabled() const { return limit_ > 0 && !dir_.empty(); }
-
-  [[nodiscard]] fs::path path_for(const std::string& model_path, const std::string& kv, std::span<const token> tokens) const {
-    const std::string id = fs::absolute(model_path).string() + "|" + std::to_string(fs::file_size(model_path)) + "|" + kv;
-    const std::uint64_t h = fnv1a(tokens.data(), tokens.size_bytes(), fnv1a(id));
-    char name[40];
-    std::snprintf(name, sizeof name, "%016llx.kv", static_cast<unsigned long long>(h));
-    return dir_ / name;
-  }
-
-  /// Restores `t` (a target, or a drafter) from a snapshot of exactly these tokens; false when
-  /// there is none.
-  template <class T>
-  bool restore(T& t, const fs::path& p, std::size_t tokens) const {
-    if (!enabled() || !fs::exists(p)) return false;
-    std::ifstream in(p, std::ios::binary);
-    t.restore_cache(in);
-    if (transformer_of(t).size() != tokens) {  // a hash collision or a stale file: redo the prefill
-      if constexpr (std::is_base_of_v<model::transformer, T>) t.reset();  // (a drafter's start() resets itself)
-      return false;
-    }
-    fs::last_write_time(p, fs::file_time_type::clock::now());  // recently used
-    return true;
-  }
-
-  template <class T>
-  void save(const T& t, const fs::path& p) const {
-    const model::transformer& m = transformer_of(t);
-    if (!enabled() || m.cache().bytes_per_position() * m.size() > limit_) return;
-    const fs::path tmp = p.string() + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary);
-      t.save_cache(out);
-    }
-    fs::rename(tmp, p);  // never a half-written snapshot under the real name
-    trim();
-  }
-
-  /// Restores `t` from the snapshot at `p` or, when there is none, runs `prefill(progress)` under a
-  /// progress bar labelled "prefill <what>" and saves the result. Returns the prefill's seconds
-  /// (0 when restored).
-  template <class T, class Prefill>
-  double restore_or_prefill(T& t, const fs::path& p, std::size_t tokens, const char* what, bool quiet,
-                            Prefill&& prefill) const {
-    if (restore(t, p, tokens)) {
-      if (!quiet) std::fprintf(stderr, "  prefill %s: restored %zu positions from %s\n", what, tokens, p.string().c_str());
-      return 0.0;
-    }
-    progress_bar bar(std::string("  prefill ") + what, quiet);
-    prefill([&](std::size_t done, std::size_t total) { bar.update(done, total); });
-    save(t, p);
-    return bar.elapsed();
-  }
-
-private:
-  void trim() const {
-    std::vector<std::pair<fs::file_time_type, fs::path>> files;
-    std::uintmax_t total = 0;
-    for (const auto& e : fs::directory_iterator(dir_))
-      if (e.path().extension() == ".kv") {
-        files.emplace_back(e.last_write_time(), e.path());
-        total += e.file_size();
-      }
-    std::sort(files.begin(), files.end());
-    for (const auto& [time, path] : files) {
-      if (total <= limit_) break;
-      total -= fs::file_size(path);
-      fs::remove(path);
-    }
-  }
-
-  fs::path dir_;
-  std::uintmax_t limit_;
-};
 
 // ---- the sweep --------------------------------------------------------------------------------
 
@@ -305,10 +232,6 @@ json record(const eval::task_instance& t, const config& c, const json& settings,
   const auto& s = r.stats;
   const auto sc = eval::score(r.answer, t.answers);
   const double tps = s.decode_tokens_per_second();
-  static const std::map<std::string, std::string> rules = {
-      {"lc", "none"}, {"rag", "none"}, {"sd", "speculative_sampling"}, {"rapid", "retrieval_augmented"},
-      {"rapid-exact", "retrieval_augmented_exact"}, {"magicdec", "speculative_sampling"},
-      {"naive-sd", "speculative_sampling"}, {"lookup", "speculative_sampling"}};
   json j;
   j["key"] = t.id + "|" + c.name();
   j["task"] = {{"id", t.id}, {"kind", std::string(eval::name_of(t.spec.kind))}, {"ctx_tokens", t.spec.tokens},
@@ -317,7 +240,7 @@ json record(const eval::task_instance& t, const config& c, const json& settings,
   if (c.method != "magicdec") j["config"].erase("sink"), j["config"].erase("window");
   j["config"].update(json{{"method", c.method}, {"decoding_seed", decoding_seed},
                           {"drafter", c.drafter.empty() ? std::string() : c.drafter_name()},
-                          {"rule", rules.at(c.method)}, {"eta", c.eta}, {"gamma", c.gamma}, {"rag_budget", c.budget}});
+                          {"rule", std::string(c.info().rule)}, {"eta", c.eta}, {"gamma", c.gamma}, {"rag_budget", c.budget}});
   j["stats"] = {{"drafted", s.drafted}, {"accepted", s.accepted}, {"acceptance_rate", s.acceptance_rate()}, {"tau", s.tau()},
                 {"steps", s.steps}, {"emitted", s.emitted}, {"decode_tokens_per_s", tps},
                 {"prefill_seconds", r.prefill_s}, {"decode_seconds", s.decode_seconds()},
@@ -383,7 +306,7 @@ void run_eval(const eval_args& e) {
   // One session for the sweep: per instance only its prompts, target cache and context change.
   session s{base, target_model, target_model, model::tokenizer::from_gguf(target_model->file()), {}, nullptr, 0, 0, 0, 0};
   const model::tokenizer& tok = s.tok;
-  const snapshot_store snapshots(e.kv_dir.empty() ? fs::path(cache_dir()) / "kv" : fs::path(e.kv_dir), e.kv_limit_gb);
+  const spec::snapshot_store snapshots(e.kv_dir.empty() ? fs::path(cache_dir()) / "kv" : fs::path(e.kv_dir), e.kv_limit_gb);
   const eval::token_counter count = [&](std::string_view text) { return tok.encode(text).size(); };
   // Every instance first (a second or two), so that one that cannot be made stops the sweep now,
   // not hours into it.
@@ -425,7 +348,7 @@ void run_eval(const eval_args& e) {
     auto ensure_prefill = [&] {
       if (prefilled) return;
       prefilled = true;
-      s.target_prefill_s = snapshots.restore_or_prefill(*s.target, snap, prefix.size(), "target", quiet, [&](auto progress) {
+      s.target_prefill_s = restore_or_prefill(snapshots, *s.target, snap, prefix.size(), "target", quiet, [&](auto progress) {
         s.target->prefill(prefix, 512, progress);
       });
     };
@@ -446,7 +369,7 @@ void run_eval(const eval_args& e) {
         s.prime_drafter = [&, drafter_path](spec::rag_drafter& d, std::span<const token> prompt) {
           const auto prefix = prompt.first(prompt.size() - 1);
           const fs::path p = snapshots.path_for(drafter_path, base.kv, prefix);
-          return snapshots.restore_or_prefill(d, p, prefix.size(), "drafter", quiet,
+          return restore_or_prefill(snapshots, d, p, prefix.size(), "drafter", quiet,
                                               [&](auto progress) { d.start(prefix, progress); });
         };
       s.prompts = prompts_for(c.budget);
@@ -479,7 +402,7 @@ void add_eval(CLI::App& app) {
   a.max_new_tokens = 32;
   a.gamma = 4;
   cmd->add_option("--target,-m", a.target, "target GGUF model (sees the whole document)")->required();
-  cmd->add_option("--drafter", e->drafters, "drafter models for sd/rapid/rapid-exact/naive-sd, comma-separated; self = the target");
+  cmd->add_option("--drafter", e->drafters, "drafter models for the methods that run one, comma-separated; self = the target");
   cmd->add_option("--tasks", e->tasks, "single_needle, multi_key_needle, passkey, kv_retrieval, variable_tracking, cloze_qa");
   cmd->add_option("--ctx", e->lengths, "task lengths in target tokens (document + question), comma-separated");
   cmd->add_option("--depths", e->depths, "evidence depths in [0, 1], comma-separated");
@@ -487,8 +410,8 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--task-seed", e->task_seed, "seed of the task generator");
   cmd->add_option("--tolerance", e->tolerance, "task length tolerance (0.03: within 3 % of --ctx)");
   cmd->add_option("--haystack", e->haystack, "text the tasks are cut from: a .txt file or a directory of them (default: the Paul Graham essays in the cache)");
-  cmd->add_option("--methods", e->methods, "lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup (comma-separated)");
-  cmd->add_option("--eta", e->etas, "RAPID eta values (rapid, rapid-exact)");
+  cmd->add_option("--methods", e->methods, spec::method_names() + " (comma-separated)");
+  cmd->add_option("--eta", e->etas, "RAPID eta values (the methods that read eta)");
   cmd->add_option("--gamma", e->gammas, "draft lengths (every drafting method)");
   cmd->add_option("--rag-budget", e->budgets, "drafter / RAG context budgets in target tokens (0: max(4096, L/24))");
   cmd->add_option("--out,-o", e->out, "results file (JSON lines, appended; re-running resumes)");
