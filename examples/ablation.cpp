@@ -54,7 +54,7 @@ void run(setup& s, const task& t, row& r) {
   decoder_options o{.gamma = 4, .acceptance = {.sampling = {.temperature = 0.5f}, .eta = 10.f}, .max_new_tokens = 24,
                     .stop_tokens = s.tok.end_of_generation_tokens()};
   generation out;
-  if constexpr (std::is_same_v<typename Method::target_type, long_context_target>) {
+  if constexpr (Method::target_type::context == context_kind::full) {
     Method dec(s.target, drafter, o);
     out = dec.generate({.full = s.prompts.full, .retrieved = s.prompts.retrieved, .target_cached = s.prompts.full.size() - 1});
   } else {
@@ -87,7 +87,7 @@ int main(int argc, char** argv) try {
     qa::prompt_options po;
     po.rag.budget_tokens = 256;
     const auto prompts = qa::build_prompts(tok, t.document, t.question, retriever, po);
-    long_context_target target(weights, {.n_ctx = prompts.full.size() + 32, .threads = 0});
+    long_context_target target(weights, model::transformer_options{.n_ctx = prompts.full.size() + 32, .threads = 0});
     target.prefill(std::span<const token>(prompts.full).first(prompts.full.size() - 1));
     setup s{weights, tok, prompts, target};
     [&]<std::size_t... k>(std::index_sequence<k...>) {

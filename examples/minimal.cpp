@@ -20,7 +20,7 @@ int main(int argc, char** argv) try {
   // RAPID is a choice of policies; change one type for an ablation (e.g. speculative_sampling = SD).
   using namespace rapid::spec;
   using rapid_decoder = speculative_decoder<rag_drafter, long_context_target, retrieval_augmented>;
-  long_context_target target(weights, {.n_ctx = prompts.full.size() + 64});
+  long_context_target target(weights, rapid::model::transformer_options{.n_ctx = prompts.full.size() + 64});
   rag_drafter drafter(weights, {.n_ctx = prompts.retrieved.size() + 80});
   rapid_decoder decoder(target, drafter, {.gamma = 4, .acceptance = {.sampling = {.temperature = 0.7f}, .eta = 10.f},
                                           .max_new_tokens = 64, .stop_tokens = tok.end_of_generation_tokens()});

@@ -23,6 +23,7 @@
 #include "rapid/core/hash.hpp"
 #include "rapid/eval/scoring.hpp"
 #include "rapid/eval/tasks.hpp"
+#include "rapid/spec/snapshot_store.hpp"
 #include "session.hpp"
 
 namespace rapid::cli {
@@ -199,94 +200,21 @@ done_set read_done(const fs::path& path, const json& settings) {
 
 // ---- prefill snapshots ------------------------------------------------------------------------
 
-/// The transformer inside a snapshot-able object (a target is one; a drafter holds one).
-template <class T>
-const model::transformer& transformer_of(const T& t) {
-  if constexpr (std::is_base_of_v<model::transformer, T>) return t;
-  else return t.model();
+/// Restores `p` from the snapshot at `file` or, when there is none, runs `prefill(progress)` under
+/// a progress bar labelled "prefill <what>" and saves the result. Returns the prefill's seconds
+/// (0 when restored).
+template <spec::snapshot_cache P, class Prefill>
+double restore_or_prefill(const spec::snapshot_store& store, P& p, const fs::path& file, std::size_t tokens,
+                          const char* what, bool quiet, Prefill&& prefill) {
+  if (store.restore(p, file, tokens)) {
+    if (!quiet) std::fprintf(stderr, "  prefill %s: restored %zu positions from %s\n", what, tokens, file.string().c_str());
+    return 0.0;
+  }
+  progress_bar bar(std::string("  prefill ") + what, quiet);
+  prefill([&](std::size_t done, std::size_t total) { bar.update(done, total); });
+  store.save(p, file);
+  return bar.elapsed();
 }
-
-/// Prefilled target and drafter states on disk, keyed by (model file, size, KV type, prompt
-/// tokens); the least recently used snapshots are deleted beyond the size limit.
-class snapshot_store {
-public:
-  snapshot_store(fs::path dir, double limit_gb) : dir_(std::move(dir)), limit_(static_cast<std::uintmax_t>(limit_gb * 1e9)) {
-    if (enabled()) fs::create_directories(dir_);
-  }
-  [[nodiscard]] bool enabled() const { return limit_ > 0 && !dir_.empty(); }
-
-  [[nodiscard]] fs::path path_for(const std::string& model_path, const std::string& kv, std::span<const token> tokens) const {
-    const std::string id = fs::absolute(model_path).string() + "|" + std::to_string(fs::file_size(model_path)) + "|" + kv;
-    const std::uint64_t h = fnv1a(tokens.data(), tokens.size_bytes(), fnv1a(id));
-    char name[40];
-    std::snprintf(name, sizeof name, "%016llx.kv", static_cast<unsigned long long>(h));
-    return dir_ / name;
-  }
-
-  /// Restores `t` (a target, or a drafter) from a snapshot of exactly these tokens; false when
-  /// there is none.
-  template <class T>
-  bool restore(T& t, const fs::path& p, std::size_t tokens) const {
-    if (!enabled() || !fs::exists(p)) return false;
-    std::ifstream in(p, std::ios::binary);
-    t.restore_cache(in);
-    if (transformer_of(t).size() != tokens) {  // a hash collision or a stale file: redo the prefill
-      if constexpr (std::is_base_of_v<model::transformer, T>) t.reset();  // (a drafter's start() resets itself)
-      return false;
-    }
-    fs::last_write_time(p, fs::file_time_type::clock::now());  // recently used
-    return true;
-  }
-
-  template <class T>
-  void save(const T& t, const fs::path& p) const {
-    const model::transformer& m = transformer_of(t);
-    if (!enabled() || m.cache().bytes_per_position() * m.size() > limit_) return;
-    const fs::path tmp = p.string() + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary);
-      t.save_cache(out);
-    }
-    fs::rename(tmp, p);  // never a half-written snapshot under the real name
-    trim();
-  }
-
-  /// Restores `t` from the snapshot at `p` or, when there is none, runs `prefill(progress)` under a
-  /// progress bar labelled "prefill <what>" and saves the result. Returns the prefill's seconds
-  /// (0 when restored).
-  template <class T, class Prefill>
-  double restore_or_prefill(T& t, const fs::path& p, std::size_t tokens, const char* what, bool quiet,
-                            Prefill&& prefill) const {
-    if (restore(t, p, tokens)) {
-      if (!quiet) std::fprintf(stderr, "  prefill %s: restored %zu positions from %s\n", what, tokens, p.string().c_str());
-      return 0.0;
-    }
-    progress_bar bar(std::string("  prefill ") + what, quiet);
-    prefill([&](std::size_t done, std::size_t total) { bar.update(done, total); });
-    save(t, p);
-    return bar.elapsed();
-  }
-
-private:
-  void trim() const {
-    std::vector<std::pair<fs::file_time_type, fs::path>> files;
-    std::uintmax_t total = 0;
-    for (const auto& e : fs::directory_iterator(dir_))
-      if (e.path().extension() == ".kv") {
-        files.emplace_back(e.last_write_time(), e.path());
-        total += e.file_size();
-      }
-    std::sort(files.begin(), files.end());
-    for (const auto& [time, path] : files) {
-      if (total <= limit_) break;
-      total -= fs::file_size(path);
-      fs::remove(path);
-    }
-  }
-
-  fs::path dir_;
-  std::uintmax_t limit_;
-};
 
 // ---- the sweep --------------------------------------------------------------------------------
 
@@ -383,7 +311,7 @@ void run_eval(const eval_args& e) {
   // One session for the sweep: per instance only its prompts, target cache and context change.
   session s{base, target_model, target_model, model::tokenizer::from_gguf(target_model->file()), {}, nullptr, 0, 0, 0, 0};
   const model::tokenizer& tok = s.tok;
-  const snapshot_store snapshots(e.kv_dir.empty() ? fs::path(cache_dir()) / "kv" : fs::path(e.kv_dir), e.kv_limit_gb);
+  const spec::snapshot_store snapshots(e.kv_dir.empty() ? fs::path(cache_dir()) / "kv" : fs::path(e.kv_dir), e.kv_limit_gb);
   const eval::token_counter count = [&](std::string_view text) { return tok.encode(text).size(); };
   // Every instance first (a second or two), so that one that cannot be made stops the sweep now,
   // not hours into it.
@@ -425,7 +353,7 @@ void run_eval(const eval_args& e) {
     auto ensure_prefill = [&] {
       if (prefilled) return;
       prefilled = true;
-      s.target_prefill_s = snapshots.restore_or_prefill(*s.target, snap, prefix.size(), "target", quiet, [&](auto progress) {
+      s.target_prefill_s = restore_or_prefill(snapshots, *s.target, snap, prefix.size(), "target", quiet, [&](auto progress) {
         s.target->prefill(prefix, 512, progress);
       });
     };
@@ -446,7 +374,7 @@ void run_eval(const eval_args& e) {
         s.prime_drafter = [&, drafter_path](spec::rag_drafter& d, std::span<const token> prompt) {
           const auto prefix = prompt.first(prompt.size() - 1);
           const fs::path p = snapshots.path_for(drafter_path, base.kv, prefix);
-          return snapshots.restore_or_prefill(d, p, prefix.size(), "drafter", quiet,
+          return restore_or_prefill(snapshots, d, p, prefix.size(), "drafter", quiet,
                                               [&](auto progress) { d.start(prefix, progress); });
         };
       s.prompts = prompts_for(c.budget);

@@ -10,7 +10,6 @@
 #include <span>
 #include <sstream>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -89,7 +88,7 @@ method_result decode(session& s, const std::string& name, typename Method::draft
   progress_bar draft_bar("prefill drafter", s.a.quiet || s.a.json);
   spec::prompts in{.full = s.prompts.full, .retrieved = s.prompts.retrieved,
                    .target_cached = 0, .drafter_cached = drafter_cached};
-  if constexpr (std::is_same_v<typename Method::target_type, spec::long_context_target>)
+  if constexpr (Method::target_type::context == spec::context_kind::full)
     in.target_cached = s.prompts.full.size() - 1;  // prefilled once in execute()
   progress_bar rag_bar("prefill RAG target", s.a.quiet || s.a.json);
   in.target_progress = [&](std::size_t d, std::size_t t) { rag_bar.update(d, t); };
@@ -122,9 +121,10 @@ inline method_result run_method(session& s, const std::string& m, bool stream) {
   no_drafter none(s.target->vocab_size());
   if (m == "lc") return decode<methods::lc>(s, m, none, *s.target, stream);
   if (m == "rag") {
-    rag_target t(s.target_model, {.n_ctx = std::min(s.target_model->config().n_ctx_train,
-                                                      s.prompts.retrieved.size() + a.max_new_tokens + 8),
-                                  .kv = a.kv_type(), .threads = a.threads});
+    const model::transformer_options rag_ctx{.n_ctx = std::min(s.target_model->config().n_ctx_train,
+                                                               s.prompts.retrieved.size() + a.max_new_tokens + 8),
+                                             .kv = a.kv_type(), .threads = a.threads};
+    rag_target t(s.target_model, rag_ctx);
     return decode<methods::rag>(s, m, none, t, stream);
   }
   if (m == "sd" || m == "rapid" || m == "rapid-exact") {

@@ -7,6 +7,9 @@
 #include <span>
 #include <vector>
 
+#include "rapid/ops/row.hpp"
+#include "rapid/ops/sample.hpp"
+#include "rapid/ops/softmax.hpp"
 #include "rapid/spec/concepts.hpp"
 #include "rapid/spec/distribution.hpp"
 
@@ -85,7 +88,7 @@ public:
       std::span<float> q(block_.q.data() + i * v, v);
       make_q(z, q);
       if (i == r.gamma) { block_.has_next_q = true; break; }
-      const auto x = spec::sample_weights(q, g);
+      const auto x = ops::sample_weights(q, g);
       block_.tokens.push_back(x);
       const auto row = model_.forward(std::span<const spec::token>(&block_.tokens.back(), 1));
       z.assign(row.begin(), row.end());

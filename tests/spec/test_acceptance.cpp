@@ -48,7 +48,7 @@ problem make_problem(std::size_t gamma, const spec::sampling_options& s, std::ui
 void draw(const problem& pr, bool next_q, spec::draft_block& d, rng& g) {
   d.clear(vocab);
   for (std::size_t i = 0; i < pr.gamma; ++i)
-    d.tokens.push_back(spec::sample_weights(std::span<const float>(pr.q.data() + i * vocab, vocab), g));
+    d.tokens.push_back(ops::sample_weights(std::span<const float>(pr.q.data() + i * vocab, vocab), g));
   d.q.assign(pr.q.begin(), pr.q.begin() + static_cast<std::ptrdiff_t>((pr.gamma + (next_q ? 1 : 0)) * vocab));
   d.has_next_q = next_q;
 }
@@ -176,15 +176,15 @@ TEST_CASE("greedy_match accepts exactly the argmax prefix") {
   spec::draft_block d;
   d.clear(vocab);
   d.one_hot = true;
-  for (std::size_t i = 0; i < 5; ++i) d.tokens.push_back(spec::argmax(row(pr.z, i)));
+  for (std::size_t i = 0; i < 5; ++i) d.tokens.push_back(ops::argmax(row(pr.z, i)));
   rng g(1);
   auto v = rule.verify(d, pr.z, vocab, g);
   CHECK(v.accepted == 5);
-  CHECK(v.next == spec::argmax(row(pr.z, 5)));
+  CHECK(v.next == ops::argmax(row(pr.z, 5)));
   d.tokens[2] = (d.tokens[2] + 1) % token(vocab);
   v = rule.verify(d, pr.z, vocab, g);
   CHECK(v.accepted == 2);
-  CHECK(v.next == spec::argmax(row(pr.z, 2)));
+  CHECK(v.next == ops::argmax(row(pr.z, 2)));
 }
 
 TEST_CASE("acceptance rules refuse malformed input") {
@@ -209,14 +209,14 @@ TEST_CASE("SIMD distribution helpers equal their scalar definitions") {
     for (auto& x : z) x = float(g.uniform() * 20 - 10);
     for (auto& x : q) x = float(g.uniform());
     z[n / 2] = 12.f;
-    CHECK(spec::argmax(z) == token(n / 2));
-    spec::softmax_scaled(z, 0.7f, p);
+    CHECK(ops::argmax(z) == token(n / 2));
+    ops::softmax_scaled(z, 0.7f, p);
     double s = 0;
     for (std::size_t i = 0; i < n; ++i) s += std::exp(double(z[i]) * 0.7 - 12 * 0.7);
     double max_err = 0;
     for (std::size_t i = 0; i < n; ++i) max_err = std::max(max_err, std::abs(p[i] - std::exp(double(z[i]) * 0.7 - 8.4) / s));
     CHECK(max_err < 1e-6);
-    spec::positive_difference(p, q, ref);
+    ops::positive_difference(p, q, ref);
     for (std::size_t i = 0; i < n; ++i) REQUIRE(ref[i] == std::max(p[i] - q[i], 0.f));
   }
 }

@@ -343,7 +343,7 @@ TEST_CASE("drafter and target with different tokenizers are refused at construct
   const auto s = load_smollm2();
   if (!qwen || !s) return;
   auto q = std::make_shared<const model::model>(qwen->string());
-  spec::long_context_target target(s->m, {.n_ctx = 256});
+  spec::long_context_target target(s->m, model::transformer_options{.n_ctx = 256});
   spec::rag_drafter d(q, {.n_ctx = 256});
   try {
     spec::methods::sd dec(target, d, {});

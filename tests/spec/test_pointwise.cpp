@@ -1,8 +1,9 @@
 // The pointwise distribution pieces the acceptance rules read single entries through
-// (rapid/spec/pointwise.hpp), against full rows and brute force: the softmax normaliser, the
-// plausible set, RAPID's p_hat(x) and the bonus draw that walks the logits. Row lengths cover
-// SIMD tails, chunk and segment boundaries and full vocabularies; thread counts 1, 2 and 3 must
-// give bit-identical results (segments are fixed by the row length).
+// (ops/softmax_normaliser.hpp, ops/sample.hpp, spec/acceptance/rapid_shift.hpp), against full
+// rows and brute force: the softmax normaliser, the plausible set, RAPID's p_hat(x) and the
+// bonus draw that walks the logits. Row lengths cover SIMD tails, chunk and segment boundaries
+// and full vocabularies; thread counts 1, 2 and 3 must give bit-identical results (segments are
+// fixed by the row length).
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -10,11 +11,17 @@
 
 #include <doctest/doctest.h>
 
-#include "rapid/spec/pointwise.hpp"
+#include "rapid/ops/row_segments.hpp"
+#include "rapid/ops/sample.hpp"
+#include "rapid/ops/softmax.hpp"
+#include "rapid/ops/softmax_normaliser.hpp"
+#include "rapid/spec/acceptance/rapid_shift.hpp"
+#include "rapid/spec/distribution.hpp"
 #include "spec/verify_inputs.hpp"
 
 using namespace rapid;
 using namespace rapid::spec;
+using namespace rapid::ops;
 
 namespace {
 

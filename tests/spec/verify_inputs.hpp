@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "rapid/core/rng.hpp"
+#include "rapid/ops/row.hpp"
+#include "rapid/ops/sample.hpp"
+#include "rapid/ops/softmax.hpp"
 #include "rapid/spec/distribution.hpp"
 #include "rapid/spec/types.hpp"
 
@@ -89,15 +92,15 @@ inline void peaked_logits(normal_source& n, std::span<float> z) {
   for (std::size_t i = 0; i < rows; ++i) {
     std::copy_n(c.z.begin() + static_cast<std::ptrdiff_t>(i * vocab), vocab, zi.begin());
     if (regime == verify_regime::all_accepted) {
-      spec::softmax_scaled(zi, 1.f / temperature, qi);  // the rules' own p: accepted with probability 1
+      ops::softmax_scaled(zi, 1.f / temperature, qi);  // the rules' own p: accepted with probability 1
     } else {
       for (std::size_t t = 0; t < vocab; ++t) zd[t] = zi[t] + drafter_noise * n();
-      spec::softmax_scaled(zd, 1.f / temperature, qi);
+      ops::softmax_scaled(zd, 1.f / temperature, qi);
     }
     std::copy(qi.begin(), qi.end(), d.q.begin() + static_cast<std::ptrdiff_t>(i * vocab));
     if (i == gamma) break;  // the row after the last draft: q only
-    d.tokens.push_back(spec::sample_weights(qi, n.uniform()));
-    c.greedy.tokens.push_back(spec::argmax(qi));  // == argmax z_i when q == p
+    d.tokens.push_back(ops::sample_weights(qi, n.uniform()));
+    c.greedy.tokens.push_back(ops::argmax(qi));  // == argmax z_i when q == p
   }
   return c;
 }

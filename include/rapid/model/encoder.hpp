@@ -24,11 +24,9 @@
 #include "rapid/ops/layer_norm.hpp"
 #include "rapid/ops/matmul.hpp"
 #include "rapid/ops/softmax.hpp"
+#include "rapid/ops/threads.hpp"
 #include "rapid/ops/vector.hpp"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace rapid::model {
 
@@ -157,8 +155,7 @@ public:
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return seqs[a].size() > seqs[b].size(); });
     const auto n = static_cast<long long>(seqs.size());
 #ifdef _OPENMP
-    const int nt = options_.threads > 0 ? options_.threads : omp_get_max_threads();
-#pragma omp parallel num_threads(nt) if (n > 1)
+#pragma omp parallel num_threads(ops::thread_count(options_.threads)) if (n > 1)
 #endif
     {
       scratch s; // per thread

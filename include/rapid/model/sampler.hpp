@@ -14,32 +14,15 @@
 
 #include "rapid/core/error.hpp"
 #include "rapid/core/rng.hpp"
+#include "rapid/model/sampling_options.hpp"
+#include "rapid/ops/row.hpp"
+#include "rapid/ops/sample.hpp"
 #include "rapid/ops/softmax.hpp"
 
 namespace rapid::model {
 
-struct sampling_options {
-  float temperature = 0.f;         // 0: greedy (argmax)
-  std::size_t top_k = 0;           // 0: no top-k cut
-  float top_p = 1.f;               // 1: no nucleus cut
-  float repetition_penalty = 1.f;  // 1: off; > 1 discourages tokens seen in the last `penalty_window`
-  std::size_t penalty_window = 64;
-
-  /// Throws invalid_argument naming the first invalid option.
-  void validate() const {
-    if (!(temperature >= 0.f) || !std::isfinite(temperature))
-      throw invalid_argument("temperature must be a finite number >= 0, got " + std::to_string(temperature));
-    if (!(top_p > 0.f && top_p <= 1.f)) throw invalid_argument("top-p must be in (0, 1], got " + std::to_string(top_p));
-    if (!(repetition_penalty > 0.f) || !std::isfinite(repetition_penalty))
-      throw invalid_argument("repetition penalty must be a finite number > 0, got " + std::to_string(repetition_penalty));
-  }
-  [[nodiscard]] bool greedy() const noexcept { return temperature == 0.f; }
-};
-
-/// Index of the largest logit (the first on ties, as llama.cpp's greedy sampler).
-[[nodiscard]] inline std::int32_t argmax(std::span<const float> logits) noexcept {
-  return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-}
+/// Index of the largest logit, the first on ties (ops/row.hpp).
+using ops::argmax;
 
 class sampler {
 public:
@@ -77,19 +60,9 @@ public:
 
   /// Inverse-CDF draw from a distribution (need not be normalised exactly). probs: (n)
   static std::int32_t sample_from(std::span<const float> probs, rng& g) {
-    double total = 0;
-    for (float p : probs) total += p;
-    if (!(total > 0)) throw invalid_argument("sampler: distribution has no mass");
-    const double u = g.uniform() * total;
-    double acc = 0;
-    std::size_t last_nonzero = 0;
-    for (std::size_t i = 0; i < probs.size(); ++i) {
-      if (probs[i] <= 0.f) continue;
-      acc += probs[i];
-      last_nonzero = i;
-      if (u < acc) return static_cast<std::int32_t>(i);
-    }
-    return static_cast<std::int32_t>(last_nonzero);  // rounding left u at the very end
+    const std::int32_t t = ops::sample_weights_serial(probs, g);
+    if (t < 0) throw invalid_argument("sampler: distribution has no mass");
+    return t;
   }
 
 private:

@@ -25,10 +25,6 @@
 #include <utility>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include <xsimd/xsimd.hpp>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -36,6 +32,8 @@
 #endif
 
 #include "rapid/core/fp16.hpp"
+#include "rapid/ops/row.hpp"
+#include "rapid/ops/threads.hpp"
 #include "rapid/ops/vector.hpp"
 
 namespace rapid::ops {
@@ -250,23 +248,6 @@ inline float exp_shifted(float* sc, std::size_t n, float m) noexcept {
   return sum;
 }
 
-// Largest of x[0..n).
-inline float max_of(const float* x, std::size_t n) noexcept {
-  using fbatch = xsimd::batch<float>;
-  constexpr std::size_t w = fbatch::size;
-  float m = -std::numeric_limits<float>::infinity();
-  std::size_t p = 0;
-  if (n >= w) {
-    fbatch v = fbatch::load_unaligned(x);
-    for (p = w; p + w <= n; p += w) v = xsimd::max(v, fbatch::load_unaligned(x + p));
-    alignas(64) float lanes[w];  // (w)
-    v.store_aligned(lanes);
-    for (const float l : lanes) m = std::max(m, l);
-  }
-  for (; p < n; ++p) m = std::max(m, x[p]);
-  return m;
-}
-
 // Per-thread buffers of attend_chunk (grown once, reused across calls).
 struct attention_buffers {
   std::vector<float> vb;  // (kv_block, hd) values as f32 (portable path)
@@ -310,7 +291,7 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
         continue;
       }
       const std::size_t n = std::min(nb, visible - b);
-      const float m = std::max(state[r].max, max_of(sr, n));
+      const float m = std::max(state[r].max, ops::max_of({sr, n}));
       const float corr = std::exp(state[r].max - m);  // 0 on the first block (max was -inf)
       if (corr != 1.f) scale_inplace(corr, acc + r * hd, hd);
       const float sum = exp_shifted(sr, n, m);
@@ -342,13 +323,7 @@ inline void attention(const float* q, const attention_shape& s, const kv_slab* s
   const std::size_t tiles = (s.n_tokens + query_tile - 1) / query_tile;
   const std::size_t context = s.pos0 + s.n_tokens;
   const std::size_t chunks = (context + kv_chunk - 1) / kv_chunk;
-  int nt = 1;
-#ifdef _OPENMP
-  nt = threads > 0 ? threads : omp_get_max_threads();
-  if (omp_in_parallel()) nt = 1;
-#else
-  (void)threads;
-#endif
+  const int nt = thread_count(threads);
   // Chunks become work items of their own when (kv head, tile) items are too few to keep the
   // threads busy and their partial results fit a small buffer.
   const std::size_t head_tiles = s.n_kv_heads * tiles;

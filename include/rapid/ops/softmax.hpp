@@ -1,34 +1,36 @@
 #pragma once
-// Numerically stable softmax and SiLU-gated products.
-#include <algorithm>
+// Numerically stable softmax (with a temperature) and SiLU-gated products.
 #include <cmath>
 #include <cstddef>
+#include <span>
 
 #include <xsimd/xsimd.hpp>
 
+#include "rapid/ops/row.hpp"
+
 namespace rapid::ops {
 
-/// x <- softmax(x) in place; returns the normaliser sum(exp(x - max)). x: (n), n > 0.
-inline float softmax_inplace(float* x, std::size_t n) noexcept {
-  using batch = xsimd::batch<float>;
-  constexpr std::size_t w = batch::size;
-  float mx = x[0];
-  for (std::size_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
-  const batch bm(mx);
-  batch acc(0.f);
+/// out <- softmax(z * inv_t); returns the normaliser sum(exp(z * inv_t - max)). z, out: (n), n > 0;
+/// out may alias z.
+inline float softmax_scaled(std::span<const float> z, float inv_t, std::span<float> out) noexcept {
+  using detail::fbatch, detail::lanes;
+  const float m = max_of(z) * inv_t;
+  const fbatch kb(inv_t), mb(m);
+  fbatch acc(0.f);
   std::size_t i = 0;
-  for (; i + w <= n; i += w) {
-    const batch e = xsimd::exp(batch::load_unaligned(x + i) - bm);
-    e.store_unaligned(x + i);
+  for (; i + lanes <= z.size(); i += lanes) {
+    const fbatch e = xsimd::exp(fbatch::load_unaligned(z.data() + i) * kb - mb);
+    e.store_unaligned(out.data() + i);
     acc += e;
   }
   float sum = xsimd::hadd(acc);
-  for (; i < n; ++i) sum += (x[i] = std::exp(x[i] - mx));
-  const batch inv(1.f / sum);
-  for (i = 0; i + w <= n; i += w) (batch::load_unaligned(x + i) * inv).store_unaligned(x + i);
-  for (; i < n; ++i) x[i] /= sum;
+  for (; i < z.size(); ++i) sum += (out[i] = std::exp(z[i] * inv_t - m));
+  scale(out.first(z.size()), 1.f / sum);
   return sum;
 }
+
+/// x <- softmax(x) in place; returns the normaliser. x: (n), n > 0.
+inline float softmax_inplace(float* x, std::size_t n) noexcept { return softmax_scaled({x, n}, 1.f, {x, n}); }
 
 /// gate <- silu(gate) * up (SwiGLU). gate, up: (n)
 inline void swiglu_inplace(float* gate, const float* up, std::size_t n) noexcept {

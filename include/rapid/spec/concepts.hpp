@@ -12,7 +12,7 @@
 #include <span>
 
 #include "rapid/core/rng.hpp"
-#include "rapid/spec/acceptance/common.hpp"
+#include "rapid/spec/acceptance/options.hpp"
 #include "rapid/spec/types.hpp"
 
 namespace rapid::spec {

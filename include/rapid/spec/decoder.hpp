@@ -18,8 +18,8 @@
 
 #include "rapid/core/error.hpp"
 #include "rapid/core/rng.hpp"
-#include "rapid/model/tokenizer.hpp"
-#include "rapid/model/transformer.hpp"
+#include "rapid/spec/abilities.hpp"
+#include "rapid/spec/acceptance/options.hpp"
 #include "rapid/spec/adaptive_gamma.hpp"
 #include "rapid/spec/concepts.hpp"
 #include "rapid/spec/stats.hpp"
@@ -66,15 +66,6 @@ struct generation {
   decode_stats stats;
 };
 
-/// Throws invalid_argument when two models would tokenize differently (drafts would be nonsense).
-inline void require_same_tokenizer(const model::model& target, const model::model& drafter) {
-  if (&target == &drafter) return;
-  const auto a = model::tokenizer::from_gguf(target.file()), b = model::tokenizer::from_gguf(drafter.file());
-  if (auto why = vocabulary_difference(a, b))
-    throw invalid_argument("drafter " + drafter.file().name() + " and target " + target.file().name() +
-                           " do not share a tokenizer: " + *why);
-}
-
 template <drafter Drafter, target_policy Target, acceptance_rule Rule>
 class speculative_decoder {
 public:
@@ -90,8 +81,8 @@ public:
     if (drafter_.vocab_size() != target_.vocab_size())
       throw invalid_argument("drafter and target do not share a tokenizer: vocabularies of " +
                              std::to_string(drafter_.vocab_size()) + " and " + std::to_string(target_.vocab_size()) + " tokens");
-    if constexpr (requires { target_.shared_model(); drafter_.shared_model(); })
-      require_same_tokenizer(*target_.shared_model(), *drafter_.shared_model());
+    // Policies on loaded models check their tokenizers (spec/same_tokenizer.hpp, found by ADL).
+    if constexpr (shares_model<Target> && shares_model<Drafter>) require_same_tokenizer(target_, drafter_);
   }
 
   [[nodiscard]] const decoder_options& options() const noexcept { return options_; }
@@ -133,7 +124,7 @@ public:
     st.target_prefill_s = seconds(t0, t1);
     if (in.drafter_cached == 0) {
       drafter_.start(dp, in.drafter_progress);
-    } else if constexpr (requires { drafter_.start(dp, in.drafter_progress, in.drafter_cached); }) {
+    } else if constexpr (resumable_drafter<Drafter>) {
       drafter_.start(dp, in.drafter_progress, in.drafter_cached);
     } else {
       throw invalid_argument("drafter_cached is set, but this drafter cannot resume from a cached prefix");

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "rapid/core/error.hpp"
-#include "rapid/model/sampler.hpp"
+#include "rapid/model/sampling_options.hpp"
 
 namespace rapid::spec {
 

@@ -6,20 +6,18 @@
 #include <algorithm>
 #include <cstddef>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "rapid/ops/threads.hpp"
 
 namespace rapid::ops::detail {
 
-/// Calls f(begin, end) over a partition of [0, rows). threads: 0 = omp_get_max_threads();
-/// chunks have at least min_rows rows.
+/// Calls f(begin, end) over a partition of [0, rows). threads: see ops::thread_count; chunks
+/// have at least min_rows rows.
 template <class F>
 inline void parallel_rows(std::size_t rows, int threads, std::size_t min_rows, F&& f) {
 #ifdef _OPENMP
-  const std::size_t nt = static_cast<std::size_t>(threads > 0 ? threads : omp_get_max_threads());
+  const auto nt = static_cast<std::size_t>(thread_count(threads));
   min_rows = std::max<std::size_t>(1, min_rows);
-  if (nt > 1 && rows >= 2 * min_rows && !omp_in_parallel()) {
+  if (nt > 1 && rows >= 2 * min_rows) {
     const std::size_t chunk = std::max(min_rows, rows / (8 * nt)); // ~8 chunks per thread
     const auto n_chunks = static_cast<long long>((rows + chunk - 1) / chunk);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(std::min<std::size_t>(nt, static_cast<std::size_t>(n_chunks))))

@@ -3,6 +3,7 @@
 // target's argmax after the accepted prefix. The output equals the target's greedy decoding.
 #include <span>
 
+#include "rapid/ops/row.hpp"
 #include "rapid/spec/acceptance/common.hpp"
 
 namespace rapid::spec {
@@ -18,10 +19,10 @@ public:
   verdict verify(const draft_block& d, std::span<const float> z, std::size_t n_vocab, rng&) const {
     detail::check_block(d, z, n_vocab);
     for (std::size_t i = 0; i < d.size(); ++i) {
-      const token best = argmax(detail::logit_row(z, n_vocab, i));
+      const token best = ops::argmax(detail::logit_row(z, n_vocab, i));
       if (d.tokens[i] != best) return {i, best};
     }
-    return {d.size(), argmax(detail::logit_row(z, n_vocab, d.size()))};
+    return {d.size(), ops::argmax(detail::logit_row(z, n_vocab, d.size()))};
   }
 };
 

@@ -10,6 +10,7 @@
 #include <span>
 
 #include "rapid/spec/acceptance/common.hpp"
+#include "rapid/spec/acceptance/rapid_shift.hpp"
 
 namespace rapid::spec {
 
@@ -47,7 +48,7 @@ public:
 private:
   acceptance_options options_;
   distribution_maker make_p_;
-  detail::rule_rows rows_;
+  detail::rapid_rows rows_;
 };
 
 } // namespace rapid::spec

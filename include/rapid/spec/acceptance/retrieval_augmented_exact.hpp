@@ -6,7 +6,10 @@
 // drafter row (no drafter at all) p_hat = p.
 #include <span>
 
+#include "rapid/ops/row.hpp"
+#include "rapid/ops/sample.hpp"
 #include "rapid/spec/acceptance/common.hpp"
+#include "rapid/spec/acceptance/rapid_shift.hpp"
 
 namespace rapid::spec {
 
@@ -33,7 +36,7 @@ public:
       if (detail::accept(p_hat_x, d.q_at(i, x), g)) continue;
       const std::span<const float> q = rows_.q_row(d, i);
       const std::span<const float> p_hat = shift ? detail::shifted_row(p, q, options_, rows_) : p.materialise(rows_.p);
-      positive_difference(p_hat, q, rows_.r);
+      ops::positive_difference(p_hat, q, rows_.r);
       return {i, detail::residual_or(rows_.r, p_hat, g)};
     }
     // The bonus comes from p_hat against the drafter's next row (p when there is none).
@@ -43,13 +46,13 @@ public:
     bool sparse = false;
     const target_row p = detail::rapid_row(make_p_, z_last, d, d.size(), options_, rows_, sparse);
     if (sparse) return {d.size(), p.sample(rows_.extra, rows_.r, g)};
-    return {d.size(), sample_weights(detail::shifted_row(p, d.q_row(d.size()), options_, rows_), g)};
+    return {d.size(), ops::sample_weights(detail::shifted_row(p, d.q_row(d.size()), options_, rows_), g)};
   }
 
 private:
   acceptance_options options_;
   distribution_maker make_p_;
-  detail::rule_rows rows_;
+  detail::rapid_rows rows_;
 };
 
 } // namespace rapid::spec

@@ -4,6 +4,7 @@
 // acceptances draw the bonus from p. Lossless: every emitted token is distributed as p.
 #include <span>
 
+#include "rapid/ops/row.hpp"
 #include "rapid/spec/acceptance/common.hpp"
 
 namespace rapid::spec {
@@ -26,7 +27,7 @@ public:
       const token x = d.tokens[i];
       if (detail::accept(p(static_cast<std::size_t>(x)), d.q_at(i, x), g)) continue;
       const std::span<const float> p_row = p.materialise(rows_.p);
-      positive_difference(p_row, rows_.q_row(d, i), rows_.r);
+      ops::positive_difference(p_row, rows_.q_row(d, i), rows_.r);
       return {i, detail::residual_or(rows_.r, p_row, g)};
     }
     const target_row p = target_distribution(make_p_, detail::logit_row(z, n_vocab, d.size()), rows_.p, threads_);

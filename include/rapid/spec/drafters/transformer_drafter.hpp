@@ -20,8 +20,12 @@
 
 #include "rapid/core/error.hpp"
 #include "rapid/model/transformer.hpp"
+#include "rapid/ops/row.hpp"
+#include "rapid/ops/sample.hpp"
+#include "rapid/spec/abilities.hpp"
 #include "rapid/spec/concepts.hpp"
 #include "rapid/spec/distribution.hpp"
+#include "rapid/spec/same_tokenizer.hpp"
 
 namespace rapid::spec {
 
@@ -61,6 +65,7 @@ public:
   }
 
   [[nodiscard]] std::size_t vocab_size() const noexcept { return t_.vocab_size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return t_.size(); }  // positions in the drafter's cache
   [[nodiscard]] const model::transformer& model() const noexcept { return t_; }
   [[nodiscard]] const std::shared_ptr<const model::model>& shared_model() const noexcept { return t_.shared_model(); }
   [[nodiscard]] const CachePolicy& cache_policy() const noexcept { return policy_; }
@@ -115,12 +120,12 @@ public:
     for (std::size_t i = 0; i < request.gamma; ++i) {
       token x;
       if (greedy) {
-        x = argmax(z);
+        x = ops::argmax(z);
       } else {
         block_.q.resize((i + 1) * v);
         const std::span<float> q(block_.q.data() + i * v, v);
         (*make_q_)(z, q);
-        x = sample_weights(q, g);
+        x = ops::sample_weights(q, g);
         if (request.confidence_stop > 0.f && q[static_cast<std::size_t>(x)] < request.confidence_stop) {
           block_.q.resize(i * v);  // drop the unconfident draft
           break;
@@ -183,8 +188,8 @@ public:
   using transformer_drafter::transformer_drafter;
 };
 
-static_assert(drafter<model_drafter>);
-static_assert(drafter<rag_drafter>);
-static_assert(drafter<streaming_drafter>);
+static_assert(drafter<model_drafter> && resumable_drafter<model_drafter>);
+static_assert(drafter<rag_drafter> && resumable_drafter<rag_drafter> && snapshot_cache<rag_drafter>);
+static_assert(drafter<streaming_drafter> && shares_model<streaming_drafter>);
 
 } // namespace rapid::spec
