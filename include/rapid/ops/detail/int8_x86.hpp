@@ -428,6 +428,13 @@ struct k_q6_k {
   }
 };
 
+/// 4 activation bytes broadcast to 16 lanes (folded into vpdpbusd as an embedded-broadcast operand).
+inline __m512i broadcast_word(const void* p) noexcept {
+  std::int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
 /// Outputs of 16 interleaved Q4_K weight rows (ops/interleave.hpp) for R activation rows. Each
 /// sub-block's codes are decoded once and applied to all R rows; lane r of an accumulator is
 /// weight row r, so scales apply to 16 outputs at once and nothing is summed across lanes. One
@@ -438,11 +445,6 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
                              float* out, std::size_t out_stride) noexcept {
   const block_q8_k_act* a[R];
   for (std::size_t k = 0; k < R; ++k) a[k] = reinterpret_cast<const block_q8_k_act*>(act + k * act_stride);
-  const auto word = [](const void* p) { // 4 bytes broadcast to 16 lanes (an embedded-broadcast operand)
-    std::int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-  };
   const __m512i m4 = _mm512_set1_epi8(15);
   __m512 acc[R];
   for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
@@ -463,11 +465,11 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
       for (std::size_t k = 0; k < R; ++k) {
         const std::int8_t* x = a[k][i].qs + 32 * j;
         // two chains of 4 (exact integer sums, so the split changes nothing but latency)
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], word(x));
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[1], word(x + 4));
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], broadcast_word(x));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[1], broadcast_word(x + 4));
         for (int q = 2; q < 8; q += 2) {
-          s0 = _mm512_dpbusd_epi32(s0, c[q], word(x + 4 * q));
-          s1 = _mm512_dpbusd_epi32(s1, c[q + 1], word(x + 4 * q + 4));
+          s0 = _mm512_dpbusd_epi32(s0, c[q], broadcast_word(x + 4 * q));
+          s1 = _mm512_dpbusd_epi32(s1, c[q + 1], broadcast_word(x + 4 * q + 4));
         }
         const __m512i s = _mm512_add_epi32(s0, s1);
         block_sum[k] = j == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(s), scale) : _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, block_sum[k]);
@@ -477,8 +479,8 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
     for (int q = 0; q < 4; ++q) mins[q] = _mm512_cvtepu8_epi16(load256(b.m[q]));
     const __m512 dmin = _mm512_cvtph_ps(load256(b.dmin));
     for (std::size_t k = 0; k < R; ++k) {
-      __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mins[0], word(a[k][i].bsum32));
-      for (int q = 1; q < 4; ++q) ms = _mm512_dpwssd_epi32(ms, mins[q], word(a[k][i].bsum32 + 2 * q));
+      __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mins[0], broadcast_word(a[k][i].bsum32));
+      for (int q = 1; q < 4; ++q) ms = _mm512_dpwssd_epi32(ms, mins[q], broadcast_word(a[k][i].bsum32 + 2 * q));
       const __m512 ad = _mm512_set1_ps(a[k][i].d);
       acc[k] = _mm512_fmadd_ps(block_sum[k], ad, acc[k]);
       acc[k] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, ad), acc[k]);
@@ -493,11 +495,6 @@ inline void rows_dot_q6_kx16(const block_q6_kx16* g, std::size_t nb, const std::
                              float* out, std::size_t out_stride) noexcept {
   const block_q8_k_act* a[R];
   for (std::size_t k = 0; k < R; ++k) a[k] = reinterpret_cast<const block_q8_k_act*>(act + k * act_stride);
-  const auto word = [](const void* p) {
-    std::int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-  };
   const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
   __m512 acc[R];
   for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
@@ -518,8 +515,8 @@ inline void rows_dot_q6_kx16(const block_q6_kx16* g, std::size_t nb, const std::
       c[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lo1, 4), _mm512_and_si512(_mm512_srli_epi16(hi, 2), m30), m4, 0xec);
       for (std::size_t k = 0; k < R; ++k) {
         const std::int8_t* x = a[k][i].qs + 16 * s;
-        __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], word(x));
-        for (int q = 1; q < 4; ++q) t = _mm512_dpbusd_epi32(t, c[q], word(x + 4 * q));
+        __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], broadcast_word(x));
+        for (int q = 1; q < 4; ++q) t = _mm512_dpbusd_epi32(t, c[q], broadcast_word(x + 4 * q));
         t = _mm512_sub_epi32(t, _mm512_set1_epi32(32 * a[k][i].bsums[s]));  // exact: the -32 offset
         block_sum[k] = s == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(t), scale) : _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, block_sum[k]);
       }
@@ -559,11 +556,6 @@ inline void rows_dot_x16_32(const Group* g, std::size_t nb, const std::byte* act
                             std::size_t out_stride) noexcept {
   const block_q8_act32* a[R];
   for (std::size_t k = 0; k < R; ++k) a[k] = reinterpret_cast<const block_q8_act32*>(act + k * act_stride);
-  const auto word = [](const void* p) {
-    std::int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-  };
   __m512 acc[R];
   for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   for (std::size_t i = 0; i < nb; ++i) {
@@ -576,11 +568,11 @@ inline void rows_dot_x16_32(const Group* g, std::size_t nb, const std::byte* act
       Layout::codes(b, blk, c);
       for (std::size_t k = 0; k < R; ++k) {
         const block_q8_act32& x = a[k][2 * i + blk];
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], word(x.qs));
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[1], word(x.qs + 4));
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], broadcast_word(x.qs));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[1], broadcast_word(x.qs + 4));
         for (int q = 2; q < 8; q += 2) {
-          s0 = _mm512_dpbusd_epi32(s0, c[q], word(x.qs + 4 * q));
-          s1 = _mm512_dpbusd_epi32(s1, c[q + 1], word(x.qs + 4 * q + 4));
+          s0 = _mm512_dpbusd_epi32(s0, c[q], broadcast_word(x.qs + 4 * q));
+          s1 = _mm512_dpbusd_epi32(s1, c[q + 1], broadcast_word(x.qs + 4 * q + 4));
         }
         const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(Layout::offset * x.sum));  // exact
         acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[k]);
