@@ -149,8 +149,9 @@ inline float dot_dequantized(const float* w, const float* x, std::size_t n) noex
 // ---- integer path -------------------------------------------------------------------------
 /// How far ahead rows_dot prefetches its weights. Once the integer kernels outran DRAM, the
 /// hardware prefetcher alone left one core 5-10 % short of its read bandwidth on Q4_K/Q6_K
-/// matvecs; 4 KiB was the best of 1-16 KiB (bench_kernels, 1 thread). The non-temporal hint
-/// (weights are read once per token) measured a few percent better than keeping them in L2.
+/// matvecs; 4 KiB was the best of 1-16 KiB (bench_kernels, 1 thread, Zen 4). The hint is T0:
+/// the non-temporal one, a few percent better on Zen 4, left a Sapphire Rapids VM 25-35 % short
+/// (1.5B decode 75.8 vs 58.8 ms per token; docs/kernels.md).
 inline constexpr std::size_t row_prefetch_bytes = 4096;
 
 /// Most activation rows one pass over a weight row takes: the unpacked block (7-13 vectors) and
