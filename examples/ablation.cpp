@@ -1,5 +1,6 @@
-// Compile-time ablation: a list of decoder types (the paper's LC, RAG, SD and RAPID, plus
-// RAPID-exact and prompt lookup) run over generated passkey tasks, one table out.
+// Compile-time ablation: the registered methods (spec/registry.hpp: the paper's LC, RAG, SD and
+// RAPID, plus RAPID-exact and prompt lookup) whose drafter runs on the one model given, over
+// generated passkey tasks, one table out.
 // usage: ablation MODEL.gguf TEXT.txt [DOCUMENT_BYTES] [TASKS]
 #include <cstdio>
 #include <fstream>
@@ -14,9 +15,12 @@
 using namespace rapid;
 using namespace rapid::spec;
 
-// The experiment: every type in this list is one row of the table.
-using experiment = std::tuple<methods::lc, methods::rag, methods::sd, methods::rapid, methods::rapid_exact, methods::lookup>;
-const char* const names[] = {"lc", "rag", "sd", "rapid (eta 10)", "rapid-exact (eta 10)", "lookup"};
+// The experiment: every registered method whose drafter this example builds from one model (no
+// drafter, prompt lookup, or a RAG drafter on the same weights) is one row of the table.
+template <class Method>
+constexpr bool in_experiment = std::is_same_v<typename Method::drafter_type, no_drafter> ||
+                               std::is_same_v<typename Method::drafter_type, prompt_lookup> ||
+                               std::is_same_v<typename Method::drafter_type, rag_drafter>;
 
 struct task {
   std::string document, question, answer;
@@ -70,6 +74,11 @@ void run(setup& s, const task& t, row& r) {
   r.correct += s.tok.decode(out.tokens).find(t.answer) != std::string::npos;
 }
 
+template <class Entry>
+void run_if_in_experiment(const Entry&, setup& s, const task& t, row& r) {
+  if constexpr (in_experiment<typename Entry::decoder>) run<typename Entry::decoder>(s, t, r);
+}
+
 int main(int argc, char** argv) try {
   if (argc < 3) return std::fprintf(stderr, "usage: ablation MODEL.gguf TEXT.txt [DOCUMENT_BYTES] [TASKS]\n"), 2;
   const std::size_t bytes = argc > 3 ? std::stoul(argv[3]) : 6000, n_tasks = argc > 4 ? std::stoul(argv[4]) : 3;
@@ -80,7 +89,7 @@ int main(int argc, char** argv) try {
   if (text.empty()) throw invalid_argument(std::string("no text in ") + argv[2]);
 
   rng g(2025);
-  std::vector<row> rows(std::tuple_size_v<experiment>);
+  std::vector<row> rows(method_infos.size());  // registry order; rows not in the experiment stay empty
   for (std::size_t i = 0; i < n_tasks; ++i) {
     const task t = passkey_task(text, bytes, double(i + 1) / double(n_tasks + 1), g);
     retrieval::bm25 retriever;
@@ -90,14 +99,15 @@ int main(int argc, char** argv) try {
     long_context_target target(weights, model::transformer_options{.n_ctx = prompts.full.size() + 32, .threads = 0});
     target.prefill(std::span<const token>(prompts.full).first(prompts.full.size() - 1));
     setup s{weights, tok, prompts, target};
-    [&]<std::size_t... k>(std::index_sequence<k...>) {
-      (run<std::tuple_element_t<k, experiment>>(s, t, rows[k]), ...);
-    }(std::make_index_sequence<std::tuple_size_v<experiment>>{});
+    std::size_t k = 0;
+    std::apply([&](const auto&... m) { ((run_if_in_experiment(m, s, t, rows[k++])), ...); }, registered_methods);
   }
   std::printf("| method | passkey found | acceptance | tau | decode tok/s |\n|---|---|---|---|---|\n");
   for (std::size_t k = 0; k < rows.size(); ++k) {
     const auto& r = rows[k];
-    std::printf("| %s | %.0f/%zu | %s | %.2f | %.1f |\n", names[k], r.correct, n_tasks,
+    if (r.steps == 0) continue;  // not in the experiment
+    const std::string name = std::string(method_infos[k].name) + (method_infos[k].reads_eta ? " (eta 10)" : "");
+    std::printf("| %s | %.0f/%zu | %s | %.2f | %.1f |\n", name.c_str(), r.correct, n_tasks,
                 r.drafted > 0 ? (std::to_string(int(100 * r.accepted / r.drafted + 0.5)) + " %").c_str() : "-",
                 r.emitted / r.steps, r.emitted / r.decode_s);
   }

@@ -75,10 +75,11 @@ struct config {
   /// The drafter as keys and records name it: "self" or the model's file name (not its path, so
   /// that results from machines with other model directories merge).
   [[nodiscard]] std::string drafter_name() const { return drafter == "self" ? drafter : fs::path(drafter).filename().string(); }
-  [[nodiscard]] bool uses_eta() const { return method == "rapid" || method == "rapid-exact"; }
-  [[nodiscard]] bool uses_drafter_model() const { return uses_eta() || method == "sd" || method == "naive-sd"; }
-  [[nodiscard]] bool drafts() const { return method != "lc" && method != "rag"; }
-  [[nodiscard]] bool uses_budget() const { return method == "rag" || method == "sd" || uses_eta(); }
+  [[nodiscard]] const spec::method_info& info() const { return spec::find_method(method); }
+  [[nodiscard]] bool uses_eta() const { return info().reads_eta; }
+  [[nodiscard]] bool uses_drafter_model() const { return info().needs_drafter_model; }
+  [[nodiscard]] bool drafts() const { return info().drafts; }
+  [[nodiscard]] bool uses_budget() const { return info().has_retrieval_budget; }
   [[nodiscard]] std::string name() const {
     std::string s = method;
     if (!drafter.empty()) s += "|drafter=" + drafter_name();
@@ -92,9 +93,7 @@ struct config {
 /// The cartesian product, with each knob only where it changes the method (LC runs once).
 std::vector<config> expand(const eval_args& e) {
   const auto methods = split(e.methods, "methods");
-  for (const auto& m : methods)
-    if (std::find(method_names.begin(), method_names.end(), m) == method_names.end())
-      throw invalid_argument("unknown method '" + m + "' (choose from lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup)");
+  for (const auto& m : methods) (void)spec::find_method(m);  // throws naming the choices
   const auto drafters = split(e.drafters, "drafter");
   const auto etas = split_numbers<float>(e.etas, "eta");
   const auto gammas = split_numbers<std::size_t>(e.gammas, "gamma");
@@ -233,10 +232,6 @@ json record(const eval::task_instance& t, const config& c, const json& settings,
   const auto& s = r.stats;
   const auto sc = eval::score(r.answer, t.answers);
   const double tps = s.decode_tokens_per_second();
-  static const std::map<std::string, std::string> rules = {
-      {"lc", "none"}, {"rag", "none"}, {"sd", "speculative_sampling"}, {"rapid", "retrieval_augmented"},
-      {"rapid-exact", "retrieval_augmented_exact"}, {"magicdec", "speculative_sampling"},
-      {"naive-sd", "speculative_sampling"}, {"lookup", "speculative_sampling"}};
   json j;
   j["key"] = t.id + "|" + c.name();
   j["task"] = {{"id", t.id}, {"kind", std::string(eval::name_of(t.spec.kind))}, {"ctx_tokens", t.spec.tokens},
@@ -245,7 +240,7 @@ json record(const eval::task_instance& t, const config& c, const json& settings,
   if (c.method != "magicdec") j["config"].erase("sink"), j["config"].erase("window");
   j["config"].update(json{{"method", c.method}, {"decoding_seed", decoding_seed},
                           {"drafter", c.drafter.empty() ? std::string() : c.drafter_name()},
-                          {"rule", rules.at(c.method)}, {"eta", c.eta}, {"gamma", c.gamma}, {"rag_budget", c.budget}});
+                          {"rule", std::string(c.info().rule)}, {"eta", c.eta}, {"gamma", c.gamma}, {"rag_budget", c.budget}});
   j["stats"] = {{"drafted", s.drafted}, {"accepted", s.accepted}, {"acceptance_rate", s.acceptance_rate()}, {"tau", s.tau()},
                 {"steps", s.steps}, {"emitted", s.emitted}, {"decode_tokens_per_s", tps},
                 {"prefill_seconds", r.prefill_s}, {"decode_seconds", s.decode_seconds()},
@@ -407,7 +402,7 @@ void add_eval(CLI::App& app) {
   a.max_new_tokens = 32;
   a.gamma = 4;
   cmd->add_option("--target,-m", a.target, "target GGUF model (sees the whole document)")->required();
-  cmd->add_option("--drafter", e->drafters, "drafter models for sd/rapid/rapid-exact/naive-sd, comma-separated; self = the target");
+  cmd->add_option("--drafter", e->drafters, "drafter models for the methods that run one, comma-separated; self = the target");
   cmd->add_option("--tasks", e->tasks, "single_needle, multi_key_needle, passkey, kv_retrieval, variable_tracking, cloze_qa");
   cmd->add_option("--ctx", e->lengths, "task lengths in target tokens (document + question), comma-separated");
   cmd->add_option("--depths", e->depths, "evidence depths in [0, 1], comma-separated");
@@ -415,8 +410,8 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--task-seed", e->task_seed, "seed of the task generator");
   cmd->add_option("--tolerance", e->tolerance, "task length tolerance (0.03: within 3 % of --ctx)");
   cmd->add_option("--haystack", e->haystack, "text the tasks are cut from: a .txt file or a directory of them (default: the Paul Graham essays in the cache)");
-  cmd->add_option("--methods", e->methods, "lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup (comma-separated)");
-  cmd->add_option("--eta", e->etas, "RAPID eta values (rapid, rapid-exact)");
+  cmd->add_option("--methods", e->methods, spec::method_names() + " (comma-separated)");
+  cmd->add_option("--eta", e->etas, "RAPID eta values (the methods that read eta)");
   cmd->add_option("--gamma", e->gammas, "draft lengths (every drafting method)");
   cmd->add_option("--rag-budget", e->budgets, "drafter / RAG context budgets in target tokens (0: max(4096, L/24))");
   cmd->add_option("--out,-o", e->out, "results file (JSON lines, appended; re-running resumes)");

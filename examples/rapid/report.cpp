@@ -20,6 +20,7 @@
 #include "commands.hpp"
 #include "rapid/core/error.hpp"
 #include "rapid/eval/statistics.hpp"
+#include "rapid/spec/registry.hpp"
 
 namespace rapid::cli {
 namespace {
@@ -153,7 +154,8 @@ std::string paired_section(const std::vector<json>& rows) {
   for (const auto& [cfg, f] : fields) {
     if (f.method == "lc") continue;
     if (by_config.count("lc")) pairs.emplace_back(cfg, "lc");
-    if (f.method != "rapid" && f.method != "rapid-exact") continue;
+    const spec::method_info* m = spec::method_named(f.method);  // null: a method no longer registered
+    if (!m || !m->reads_eta) continue;
     for (const auto& [ref, g] : fields)
       if (g.method == "sd" && g.drafter == f.drafter && g.gamma == f.gamma && g.budget == f.budget) pairs.emplace_back(cfg, ref);
   }

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "rapid/spec/registry.hpp"
 #include "run_command.hpp"
 
 namespace rapid::cli {
@@ -77,7 +78,7 @@ void add_run(CLI::App& app) {
   auto a = std::make_shared<run_args>();
   auto method = std::make_shared<std::string>("rapid");
   add_request_options(*cmd, *a);
-  cmd->add_option("--method", *method, "lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd or lookup");
+  cmd->add_option("--method", *method, spec::method_names(", ", " or "));
   cmd->callback([a, method] { execute(*a, {*method}); });
 }
 

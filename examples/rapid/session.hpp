@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,7 +23,7 @@
 #include "rapid/retrieval/bm25.hpp"
 #include "rapid/retrieval/dense.hpp"
 #include "rapid/retrieval/hybrid.hpp"
-#include "rapid/spec/methods.hpp"
+#include "rapid/spec/registry.hpp"
 #include "run_command.hpp"
 
 namespace rapid::cli {
@@ -37,8 +39,6 @@ inline std::vector<std::string> split_list(const std::string& list) {
     if (!x.empty()) out.push_back(x);
   return out;
 }
-
-inline const std::vector<std::string> method_names = {"lc", "rag", "sd", "rapid", "rapid-exact", "magicdec", "naive-sd", "lookup"};
 
 struct method_result {
   std::string method;
@@ -112,47 +112,48 @@ method_result decode(session& s, const std::string& name, typename Method::draft
   return {name, std::move(out.tokens), std::move(answer), out.stats, out.stats.target_prefill_s + out.stats.drafter_prefill_s};
 }
 
-inline method_result run_method(session& s, const std::string& m, bool stream) {
-  using namespace spec;
+/// The target a method runs on: the session's prefilled long-context one, or a RAG target of its own.
+template <class Target>
+Target& target_for(session& s, std::optional<Target>& own) {
+  if constexpr (Target::context == spec::context_kind::full) {
+    return *s.target;
+  } else {
+    const auto& a = s.a;
+    const model::transformer_options o{.n_ctx = std::min(s.target_model->config().n_ctx_train,
+                                                          s.prompts.retrieved.size() + a.max_new_tokens + 8),
+                                       .kv = a.kv_type(), .threads = a.threads};
+    return own.emplace(s.target_model, o);
+  }
+}
+
+/// What the session's drafters are built from (each drafter's own make(), spec/drafter_setup.hpp).
+inline spec::drafter_setup drafter_setup(const session& s) {
   const auto& a = s.a;
-  const model::transformer_options drafter_ctx{.n_ctx = std::min(s.drafter_model->config().n_ctx_train,
-                                                                  s.prompts.retrieved.size() + a.max_new_tokens + a.gamma + 8),
-                                               .kv = a.kv_type(), .threads = a.threads};
-  no_drafter none(s.target->vocab_size());
-  if (m == "lc") return decode<methods::lc>(s, m, none, *s.target, stream);
-  if (m == "rag") {
-    const model::transformer_options rag_ctx{.n_ctx = std::min(s.target_model->config().n_ctx_train,
-                                                               s.prompts.retrieved.size() + a.max_new_tokens + 8),
-                                             .kv = a.kv_type(), .threads = a.threads};
-    rag_target t(s.target_model, rag_ctx);
-    return decode<methods::rag>(s, m, none, t, stream);
-  }
-  if (m == "sd" || m == "rapid" || m == "rapid-exact") {
-    rag_drafter d(s.drafter_model, drafter_ctx);
-    const auto prompt = std::span<const token>(s.prompts.retrieved);
-    const bool prime = s.prime_drafter && prompt.size() > 1;
-    const double primed_s = prime ? s.prime_drafter(d, prompt) : 0.0;
-    const std::size_t cached = prime ? prompt.size() - 1 : 0;
-    if (m == "sd") return decode<methods::sd>(s, m, d, *s.target, stream, cached, primed_s);
-    if (m == "rapid") return decode<methods::rapid>(s, m, d, *s.target, stream, cached, primed_s);
-    return decode<methods::rapid_exact>(s, m, d, *s.target, stream, cached, primed_s);
-  }
-  if (m == "magicdec") {
-    // Self-speculation: the target's weights with a StreamingLLM cache of sink + window.
-    const std::size_t chunk = 512;
-    streaming_drafter d(s.target_model, {.n_ctx = a.sink + a.window + std::max(chunk, a.gamma + 2), .kv = a.kv_type(), .threads = a.threads},
-                        {.sink = a.sink, .window = a.window}, chunk);
-    return decode<methods::magicdec>(s, m, d, *s.target, stream);
-  }
-  if (m == "naive-sd") {
-    model_drafter d(s.drafter_model, {.n_ctx = s.ctx, .kv = a.kv_type(), .threads = a.threads});
-    return decode<methods::naive_sd>(s, m, d, *s.target, stream);
-  }
-  if (m == "lookup") {
-    prompt_lookup d(s.target->vocab_size());
-    return decode<methods::lookup>(s, m, d, *s.target, stream);
-  }
-  throw invalid_argument("unknown method '" + m + "' (choose from lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup)");
+  return {.target_model = s.target_model, .drafter_model = s.drafter_model, .vocab_size = s.target->vocab_size(),
+          .full_ctx = s.ctx, .retrieved_tokens = s.prompts.retrieved.size(), .max_new_tokens = a.max_new_tokens,
+          .gamma = a.gamma, .kv = a.kv_type(), .threads = a.threads, .sink = a.sink, .window = a.window};
+}
+
+/// Runs the registered method `m` (spec/registry.hpp) on the session's request.
+inline method_result run_method(session& s, const std::string& m, bool stream) {
+  return spec::visit_method(m, [&](const auto& entry) {
+    using method = typename std::decay_t<decltype(entry)>::decoder;
+    using drafter = typename method::drafter_type;
+    using target = typename method::target_type;
+    std::optional<target> own_target;
+    target& t = target_for(s, own_target);
+    static_assert(spec::made_from_setup<drafter>, "a registered drafter builds itself: static D make(const spec::drafter_setup&)");
+    drafter d = drafter::make(drafter_setup(s));
+    if constexpr (std::is_same_v<drafter, spec::rag_drafter>) {
+      // A RAG drafter's prompt prefix may come from a snapshot shared by the methods reading it.
+      const auto prompt = std::span<const token>(s.prompts.retrieved);
+      if (s.prime_drafter && prompt.size() > 1) {
+        const double primed_s = s.prime_drafter(d, prompt);
+        return decode<method>(s, m, d, t, stream, prompt.size() - 1, primed_s);
+      }
+    }
+    return decode<method>(s, m, d, t, stream);
+  });
 }
 
 template <class F>
@@ -181,9 +182,7 @@ inline void validate_run(const run_args& a, const std::vector<std::string>& meth
   if (!(a.alpha >= 0 && a.alpha <= 1)) throw invalid_argument("--alpha must be in [0, 1]");
   if (a.max_new_tokens == 0) throw invalid_argument("--max-new-tokens must be positive");
   if (a.truncate != "none" && a.truncate != "middle") throw invalid_argument("--truncate must be none or middle");
-  for (const auto& m : methods)
-    if (std::find(method_names.begin(), method_names.end(), m) == method_names.end())
-      throw invalid_argument("unknown method '" + m + "' (choose from lc, rag, sd, rapid, rapid-exact, magicdec, naive-sd, lookup)");
+  for (const auto& m : methods) (void)spec::find_method(m);  // throws naming the choices
   decoder_options(a).validate();
 }
 

@@ -214,8 +214,8 @@ TEST_CASE("greedy_match: every drafter reproduces the target's greedy decoding o
     INFO("streaming drafter (sink 4, window 124)");
     streaming_drafter d(s->m, {.n_ctx = 4 + 124 + 128, .threads = 2}, {.sink = 4, .window = 124}, 128);
     CHECK(run<speculative_decoder<streaming_drafter, long_context_target, greedy_match>>(target, d, *s, o) == reference);
-    CHECK(d.model().size() == 128);
-    CHECK(d.model().position() == s->full.size() + 40);  // the prompt and every emitted token
+    CHECK(d.engine().size() == 128);
+    CHECK(d.engine().position() == s->full.size() + 40);  // the prompt and every emitted token
   }
   {
     INFO("prompt lookup");
@@ -302,12 +302,12 @@ TEST_CASE("streaming window: the cache holds sink + window entries at their true
   model::transformer full(s->m, {.n_ctx = 1024, .kv = model::kv_type::f32, .threads = 2});
   const std::span<const token> prompt = std::span<const token>(s->full).first(200);
   d.start(prompt);
-  CHECK(d.model().size() == sink + window);
-  CHECK(d.model().position() == 200);
+  CHECK(d.engine().size() == sink + window);
+  CHECK(d.engine().position() == 200);
   full.forward(prompt);
   // Layer-0 keys depend only on the token and its RoPE position: kept slots must equal the full
   // run's keys at the original positions (slot j >= sink holds position j + evicted).
-  const auto& dc = d.model().cache();
+  const auto& dc = d.engine().cache();
   const auto& fc = full.cache();
   const std::size_t hd = dc.head_dim(), evicted = 200 - sink - window;
   // Key of a slot as a vector (keys are stored in transposed tiles, ops::key_offset).
@@ -329,10 +329,10 @@ TEST_CASE("streaming window: the cache holds sink + window entries at their true
   std::vector<token> emitted(block.tokens.begin(), block.tokens.begin() + 3);
   emitted.push_back(7);
   d.commit(emitted);
-  CHECK(d.model().size() == sink + window);
-  CHECK(d.model().position() == 204);
+  CHECK(d.engine().size() == sink + window);
+  CHECK(d.engine().position() == 204);
   full.forward(emitted);
-  const auto& dc2 = d.model().cache();
+  const auto& dc2 = d.engine().cache();
   CHECK(key(dc2, sink + window - 1) == key(fc, 203));
   // A cache too small for its window is refused.
   CHECK_THROWS_AS(spec::streaming_drafter(s->m, {.n_ctx = 64}, {sink, window}, chunk), invalid_argument);

@@ -1,7 +1,7 @@
 // The policy seam from outside the library: a target that is not model::transformer (a test
 // double given its role by spec::target_role) composes with every drafter and every rule, and a
 // toy acceptance rule and a toy drafter, written here against the public concepts only, run
-// through the decoder.
+// through the decoder; the model-based drafters run on an engine that is not model::transformer.
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -116,6 +116,28 @@ TEST_CASE("a toy rule and a toy drafter written against the concepts run through
   CHECK(decode<repeat_last, spec::greedy_match>(target, d, prompt, prompt, {.gamma = 4, .max_new_tokens = 24}) == greedy);
   CHECK(decode<spec::no_drafter, reject_all>(target, none, prompt, prompt, {.max_new_tokens = 24}) == greedy);
   every_rule(target, d, prompt, prompt, greedy);
+}
+
+TEST_CASE("the model-based drafters run on any engine: a drafter over the test double") {
+  constexpr std::size_t vocab = 50;
+  double_target target(7, vocab);
+  const std::vector<token> prompt = {3, 1, 4, 1, 5, 9, 2, 6};
+  spec::no_drafter none(vocab);
+  const auto greedy = decode<spec::no_drafter, spec::greedy_match>(target, none, prompt, prompt, {.max_new_tokens = 24});
+  using same_engine = spec::model_drafter_on<double_engine>;
+  static_assert(spec::drafter<same_engine> && !spec::snapshot_cache<same_engine> && !spec::shares_model<same_engine>);
+  SUBCASE("the target's own engine as drafter: every draft is accepted") {
+    same_engine d(double_engine(7, vocab));
+    spec::speculative_decoder<same_engine, double_target, spec::greedy_match> dec(target, d, {.gamma = 4, .max_new_tokens = 24});
+    const auto out = dec.generate({.full = prompt, .retrieved = prompt});
+    CHECK(out.tokens == greedy);
+    CHECK(out.stats.drafted > 0);
+    CHECK(out.stats.accepted == out.stats.drafted);
+  }
+  SUBCASE("another engine as drafter: every rule keeps the target's decisions") {
+    spec::rag_drafter_on<double_engine> d(double_engine(8, vocab));
+    every_rule(target, d, prompt, prompt, greedy);
+  }
 }
 
 TEST_CASE("a target that is not model::transformer composes with every drafter and every rule") {

@@ -19,6 +19,7 @@
 #include "rapid/io/gguf.hpp"
 #include "rapid/model/config.hpp"
 #include "rapid/model/kv_cache.hpp"
+#include "rapid/model/logits_for.hpp"
 #include "rapid/model/weights.hpp"
 #include "rapid/ops/attention.hpp"
 #include "rapid/ops/dequant.hpp"
@@ -83,8 +84,6 @@ struct transformer_options {
   int threads = 0;                                       // 0: all OpenMP threads
   ops::activation_mode activations = ops::activation_mode::int8;
 };
-
-enum class logits_for { all_rows, last_row };
 
 class transformer {
 public:

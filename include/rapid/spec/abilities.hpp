@@ -8,11 +8,14 @@
 //   shares_model          it runs on one loaded model that other policies may share
 //   exposes_hidden_states a target that hands out its last forward's hidden states (EAGLE-style
 //                         draft heads read them)
+//   last_row_forward      an engine that can compute only the last logit row of a forward (a
+//                         drafter's prefill and resynchronisation need no other)
 #include <concepts>
 #include <cstddef>
 #include <iosfwd>
 #include <span>
 
+#include "rapid/model/logits_for.hpp"
 #include "rapid/spec/concepts.hpp"
 #include "rapid/spec/types.hpp"
 
@@ -45,6 +48,12 @@ template <class T>
 concept exposes_hidden_states = target_model<T> && requires(const T& t) {
   { t.last_hidden() } -> std::convertible_to<std::span<const float>>;
   { t.hidden_size() } -> std::convertible_to<std::size_t>;
+};
+
+/// forward(tokens, logits_for::last_row): logits whose last row follows `tokens`.
+template <class E>
+concept last_row_forward = requires(E& e, std::span<const token> tokens) {
+  { e.forward(tokens, model::logits_for::last_row) } -> std::convertible_to<std::span<const float>>;
 };
 
 } // namespace rapid::spec

@@ -9,6 +9,7 @@
 
 #include "rapid/core/error.hpp"
 #include "rapid/spec/concepts.hpp"
+#include "rapid/spec/drafter_setup.hpp"
 
 namespace rapid::spec {
 
@@ -26,6 +27,7 @@ public:
       throw invalid_argument("prompt_lookup: need 1 <= min_ngram <= max_ngram");
     if (vocab_ == 0) throw invalid_argument("prompt_lookup: vocabulary size must be positive");
   }
+  static prompt_lookup make(const drafter_setup& s) { return prompt_lookup(s.vocab_size); }
   [[nodiscard]] std::size_t vocab_size() const noexcept { return vocab_; }
 
   void start(std::span<const token> prompt, const progress_fn& = {}) { history_.assign(prompt.begin(), prompt.end()); }
@@ -62,6 +64,7 @@ class no_drafter {
 public:
   static constexpr context_kind context = context_kind::full;
   explicit no_drafter(std::size_t vocab_size) : vocab_(vocab_size) {}
+  static no_drafter make(const drafter_setup& s) { return no_drafter(s.vocab_size); }
   [[nodiscard]] std::size_t vocab_size() const noexcept { return vocab_; }
   void start(std::span<const token>, const progress_fn& = {}) {}
   const draft_block& draft(const draft_request&, rng&) {
@@ -76,7 +79,7 @@ private:
   draft_block block_;
 };
 
-static_assert(drafter<prompt_lookup>);
-static_assert(drafter<no_drafter>);
+static_assert(drafter<prompt_lookup> && made_from_setup<prompt_lookup>);
+static_assert(drafter<no_drafter> && made_from_setup<no_drafter>);
 
 } // namespace rapid::spec

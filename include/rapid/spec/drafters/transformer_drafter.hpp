@@ -7,6 +7,9 @@
 //   rag_drafter       a model of any size on the retrieved chunks only  (RAPID, SD)
 //   streaming_drafter a model, usually the target's own weights, whose cache keeps S sink tokens
 //                     and a window of W recent ones (StreamingLLM)      (MagicDec)
+//
+// The engine that runs the model is a template parameter (any target_model; the CPU transformer
+// by default), so a drafter on another backend is the same class over that backend's engine.
 #include <algorithm>
 #include <cstddef>
 #include <memory>
@@ -25,13 +28,15 @@
 #include "rapid/spec/abilities.hpp"
 #include "rapid/spec/concepts.hpp"
 #include "rapid/spec/distribution.hpp"
+#include "rapid/spec/drafter_setup.hpp"
 #include "rapid/spec/same_tokenizer.hpp"
 
 namespace rapid::spec {
 
 /// Keeps every position (the cache only grows with the sequence).
 struct full_cache {
-  void trim(model::transformer&) const noexcept {}
+  template <class Engine>
+  void trim(Engine&) const noexcept {}
   [[nodiscard]] std::size_t min_capacity(std::size_t) const noexcept { return 1; }
 };
 
@@ -41,23 +46,31 @@ struct streaming_window {
   std::size_t sink = 4;
   std::size_t window = 4092;  // sink + window = 4096, the paper's MagicDec budget
 
-  void trim(model::transformer& t) const {
+  template <class Engine>
+    requires requires(Engine& t, std::size_t n) { t.evict(n, n); }
+  void trim(Engine& t) const {
     if (t.size() > sink + window) t.evict(sink, t.size() - sink - window);
   }
   /// Room for the window plus one prefill chunk (or one draft block) on top of it.
   [[nodiscard]] std::size_t min_capacity(std::size_t chunk) const noexcept { return sink + window + chunk; }
 };
 
-template <context_kind Context, class CachePolicy>
+template <context_kind Context, class CachePolicy, target_model Engine = model::transformer>
 class transformer_drafter {
 public:
+  using engine_type = Engine;
   static constexpr context_kind context = Context;
 
   /// The drafter's cache holds `options.n_ctx` positions (with a streaming window it needs only
   /// sink + window + prefill chunk).
   transformer_drafter(std::shared_ptr<const model::model> m, model::transformer_options options, CachePolicy policy = {},
                       std::size_t prefill_chunk = 512)
-      : t_(std::move(m), options), policy_(policy), chunk_(prefill_chunk) {
+    requires std::constructible_from<Engine, std::shared_ptr<const model::model>, model::transformer_options>
+      : transformer_drafter(Engine(std::move(m), options), policy, prefill_chunk) {}
+
+  /// A drafter on an engine built by the caller (another backend, a test double).
+  explicit transformer_drafter(Engine engine, CachePolicy policy = {}, std::size_t prefill_chunk = 512)
+      : t_(std::move(engine)), policy_(policy), chunk_(prefill_chunk) {
     if (chunk_ == 0) throw invalid_argument("drafter: prefill chunk must be positive");
     if (t_.capacity() < policy_.min_capacity(chunk_))
       throw invalid_argument("drafter: a cache of " + std::to_string(t_.capacity()) + " positions is too small for its window (" +
@@ -66,8 +79,8 @@ public:
 
   [[nodiscard]] std::size_t vocab_size() const noexcept { return t_.vocab_size(); }
   [[nodiscard]] std::size_t size() const noexcept { return t_.size(); }  // positions in the drafter's cache
-  [[nodiscard]] const model::transformer& model() const noexcept { return t_; }
-  [[nodiscard]] const std::shared_ptr<const model::model>& shared_model() const noexcept { return t_.shared_model(); }
+  [[nodiscard]] const Engine& engine() const noexcept { return t_; }
+  [[nodiscard]] decltype(auto) shared_model() const requires shares_model<Engine> { return t_.shared_model(); }
   [[nodiscard]] const CachePolicy& cache_policy() const noexcept { return policy_; }
 
   /// Prefills the drafter's prompt (in chunks, trimming the cache between them).
@@ -85,14 +98,14 @@ public:
     } else {
       if (!std::is_same_v<CachePolicy, full_cache>)
         throw invalid_argument("drafter: a streaming-window drafter cannot resume a cached prefix; start it from scratch");
-      if (cached >= prompt.size() || t_.size() != cached || t_.position() != cached)
+      if (cached >= prompt.size() || t_.size() != cached)
         throw invalid_argument("drafter: asked to resume after " + std::to_string(cached) + " cached tokens of a " +
                                std::to_string(prompt.size()) + "-token prompt, but the cache holds " +
                                std::to_string(t_.size()) + " (restore a snapshot of the prompt minus at least its last token)");
     }
     for (std::size_t done = cached; done < prompt.size();) {
       const std::size_t n = std::min(chunk_, prompt.size() - done);
-      remember(t_.forward(prompt.subspan(done, n), model::logits_for::last_row));
+      remember(forward_last_row(prompt.subspan(done, n)));
       policy_.trim(t_);
       done += n;
       if (progress) progress(done, prompt.size());
@@ -101,8 +114,8 @@ public:
 
   /// Snapshots of the drafter's cache (e.g. after prefilling all but the last prompt token), so
   /// that several decoders sharing a drafter prompt prefill it once.
-  void save_cache(std::ostream& out) const { t_.save_cache(out); }
-  void restore_cache(std::istream& in) { t_.restore_cache(in); }
+  void save_cache(std::ostream& out) const requires snapshot_cache<Engine> { t_.save_cache(out); }
+  void restore_cache(std::istream& in) requires snapshot_cache<Engine> { t_.restore_cache(in); }
 
   /// Drafts up to request.gamma tokens from the last committed state. With greedy drafting the
   /// block is one-hot (no distribution rows); otherwise it holds q for each draft.
@@ -154,18 +167,24 @@ public:
     const std::size_t accepted = emitted.size() - 1;
     const std::size_t keep = std::min(accepted, fed_);  // drafts already in the cache that stand
     t_.truncate(base_ + keep);
-    remember(t_.forward(emitted.subspan(keep), model::logits_for::last_row));
+    remember(forward_last_row(emitted.subspan(keep)));
     fed_ = 0;
     policy_.trim(t_);
   }
 
 private:
+  /// Logits whose last row follows `tokens` (only that row is read).
+  std::span<const float> forward_last_row(std::span<const token> tokens) {
+    if constexpr (last_row_forward<Engine>) return t_.forward(tokens, model::logits_for::last_row);
+    else return t_.forward(tokens);
+  }
+
   void remember(std::span<const float> logits) {
     const std::size_t v = vocab_size();
     last_.assign(logits.end() - static_cast<std::ptrdiff_t>(v), logits.end());
   }
 
-  model::transformer t_;
+  Engine t_;
   CachePolicy policy_;
   std::size_t chunk_;
   std::optional<distribution_maker> make_q_;
@@ -178,18 +197,42 @@ private:
 class model_drafter : public transformer_drafter<context_kind::full, full_cache> {
 public:
   using transformer_drafter::transformer_drafter;
+  /// The drafter model on the whole document: a cache as large as the target's.
+  static model_drafter make(const drafter_setup& s) {
+    return model_drafter(s.drafter_model, {.n_ctx = s.full_ctx, .kv = s.kv, .threads = s.threads});
+  }
 };
 class rag_drafter : public transformer_drafter<context_kind::retrieved, full_cache> {
 public:
   using transformer_drafter::transformer_drafter;
+  /// The drafter model on the retrieved prompt, new tokens and one draft block.
+  static rag_drafter make(const drafter_setup& s) {
+    const std::size_t need = s.retrieved_tokens + s.max_new_tokens + s.gamma + 8;
+    return rag_drafter(s.drafter_model, {.n_ctx = std::min(s.drafter_model->config().n_ctx_train, need), .kv = s.kv,
+                                         .threads = s.threads});
+  }
 };
 class streaming_drafter : public transformer_drafter<context_kind::full, streaming_window> {
 public:
   using transformer_drafter::transformer_drafter;
+  /// Self-speculation: the target's weights with a cache of sink + window + one prefill chunk.
+  static streaming_drafter make(const drafter_setup& s) {
+    return streaming_drafter(s.target_model,
+                             {.n_ctx = s.sink + s.window + std::max(s.prefill_chunk, s.gamma + 2), .kv = s.kv, .threads = s.threads},
+                             {.sink = s.sink, .window = s.window}, s.prefill_chunk);
+  }
 };
 
-static_assert(drafter<model_drafter> && resumable_drafter<model_drafter>);
-static_assert(drafter<rag_drafter> && resumable_drafter<rag_drafter> && snapshot_cache<rag_drafter>);
-static_assert(drafter<streaming_drafter> && shares_model<streaming_drafter>);
+/// The same roles over another engine (a backend's transformer, a test double).
+template <target_model Engine>
+using model_drafter_on = transformer_drafter<context_kind::full, full_cache, Engine>;
+template <target_model Engine>
+using rag_drafter_on = transformer_drafter<context_kind::retrieved, full_cache, Engine>;
+template <target_model Engine>
+using streaming_drafter_on = transformer_drafter<context_kind::full, streaming_window, Engine>;
+
+static_assert(drafter<model_drafter> && resumable_drafter<model_drafter> && made_from_setup<model_drafter>);
+static_assert(drafter<rag_drafter> && resumable_drafter<rag_drafter> && snapshot_cache<rag_drafter> && made_from_setup<rag_drafter>);
+static_assert(drafter<streaming_drafter> && shares_model<streaming_drafter> && made_from_setup<streaming_drafter>);
 
 } // namespace rapid::spec
