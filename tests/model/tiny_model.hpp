@@ -18,6 +18,7 @@ namespace rapid::test {
 struct tiny_spec {
   std::string arch = "llama";  // or "qwen2" (QKV biases, neox rope)
   std::size_t vocab = 96, embd = 64, heads = 4, kv_heads = 2, ff = 96, layers = 2, ctx = 256;
+  float rope_base = 10000.f;
   dtype matrix_type = dtype::f32;  // f32 or f16
   bool tied = false;
 };
@@ -65,7 +66,7 @@ public:
         .kv(p + "attention.head_count", u32v(s.heads))
         .kv(p + "attention.head_count_kv", u32v(s.kv_heads))
         .kv(p + "context_length", u32v(s.ctx))
-        .kv(p + "rope.freq_base", gguf_scalar<float>(f32, 10000.f))
+        .kv(p + "rope.freq_base", gguf_scalar<float>(f32, s.rope_base))
         .kv(p + "attention.layer_norm_rms_epsilon", gguf_scalar<float>(f32, 1e-5f));
     const std::size_t hd = s.embd / s.heads, qw = s.heads * hd, kw = s.kv_heads * hd;
     auto mat = [&](const std::string& name, std::size_t cols, std::size_t rows) {
@@ -136,8 +137,8 @@ public:
           for (std::size_t j = 0; j < qw; ++j) q[i * qw + j] += bq[j];
           for (std::size_t j = 0; j < kw; ++j) kr[j] += bk[j], vr[j] += bv[j];
         }
-        ops::reference::rope(&q[i * qw], s.heads, hd, i, 10000.0, style);
-        ops::reference::rope(kr.data(), s.kv_heads, hd, i, 10000.0, style);
+        ops::reference::rope(&q[i * qw], s.heads, hd, i, s.rope_base, style);
+        ops::reference::rope(kr.data(), s.kv_heads, hd, i, s.rope_base, style);
         for (std::size_t g = 0; g < s.kv_heads; ++g)
           for (std::size_t j = 0; j < hd; ++j) {
             k[(g * n + i) * hd + j] = kr[g * hd + j];

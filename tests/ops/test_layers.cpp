@@ -1,7 +1,9 @@
-// Layer kernels (norm, softmax, swiglu, rope, attention) against their scalar twins.
+// Layer kernels (norm, softmax, swiglu, rope with its scalings, attention) against their scalar twins.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <random>
 #include <vector>
 
@@ -67,6 +69,68 @@ TEST_CASE("rope: both pairings equal the scalar formula; normal and neox differ"
   table.apply(a.data(), 1, 5, rapid::ops::rope_style::normal);
   table.apply(b.data(), 1, 5, rapid::ops::rope_style::neox);
   CHECK(max_abs_diff(a, b) > 0.1);
+}
+
+namespace {
+/// ggml_rope_ext's rotation of one head, written the way ggml computes it: the extrapolated angle
+/// pos * theta_j / f_j, the interpolated one divided by s, YaRN's ramp blending the two angles and
+/// scaling the magnitude. x: (head_dim)
+void ggml_style_rope(float* x, std::size_t hd, std::size_t pos, double base, const rapid::ops::rope_scaling& s,
+                     rapid::ops::rope_style style) {
+  using rapid::ops::rope_scaling_type;
+  const double d = static_cast<double>(hd);
+  const double freq_scale = s.type == rope_scaling_type::none ? 1.0 : 1.0 / s.factor;
+  const bool yarn = s.type == rope_scaling_type::yarn;
+  auto corr = [&](double beta) { return d * std::log(s.original_context / (beta * 2 * std::numbers::pi)) / (2 * std::log(base)); };
+  const double lo = std::max(0.0, std::floor(corr(s.beta_fast))), hi = std::min(d - 1, std::ceil(corr(s.beta_slow)));
+  for (std::size_t j = 0; j < hd / 2; ++j) {
+    const double ff = s.freq_factors.empty() ? 1.0 : s.freq_factors[j];
+    const double extrap = static_cast<double>(pos) * std::pow(base, -2.0 * static_cast<double>(j) / d) / ff;
+    double theta = freq_scale * extrap, mscale = s.attn_factor;
+    if (yarn) {
+      const double y = (static_cast<double>(j) - lo) / std::max(0.001, hi - lo);
+      const double mix = 1 - std::min(1.0, std::max(0.0, y));
+      theta = theta * (1 - mix) + extrap * mix;
+      mscale *= 1 + 0.1 * std::log(1 / freq_scale);
+    }
+    const std::size_t i0 = style == rapid::ops::rope_style::normal ? 2 * j : j;
+    const std::size_t i1 = style == rapid::ops::rope_style::normal ? 2 * j + 1 : j + hd / 2;
+    const double a = x[i0], b = x[i1], c = std::cos(theta) * mscale, sn = std::sin(theta) * mscale;
+    x[i0] = static_cast<float>(a * c - b * sn);
+    x[i1] = static_cast<float>(a * sn + b * c);
+  }
+}
+} // namespace
+
+TEST_CASE("rope scaling: frequency factors, linear and yarn equal ggml's angle formulas") {
+  using rapid::ops::rope_scaling_type;
+  std::vector<float> factors(64);
+  for (std::size_t j = 0; j < factors.size(); ++j) factors[j] = 1.f + 7.f * static_cast<float>(j) / 63.f;
+  const std::vector<rapid::ops::rope_scaling> cases{
+      {.freq_factors = factors},
+      {.type = rope_scaling_type::linear, .factor = 4},
+      {.type = rope_scaling_type::yarn, .factor = 4, .original_context = 256},
+      {.type = rope_scaling_type::yarn, .factor = 8, .original_context = 32768, .attn_factor = 0.9, .freq_factors = factors},
+  };
+  for (const auto& s : cases)
+    for (auto style : {rapid::ops::rope_style::normal, rapid::ops::rope_style::neox}) {
+      const rapid::ops::rope_table table(128, 1e4, s);
+      for (std::size_t pos : {0u, 1u, 255u, 1000u, 131071u}) {
+        auto a = randn(128, pos + 7), b = a;
+        table.apply(a.data(), 1, pos, style);
+        ggml_style_rope(b.data(), 128, pos, 1e4, s, style);
+        CHECK(max_abs_diff(a, b) <= 2e-5);
+      }
+    }
+  // YaRN with original context 256, base 1e4, head_dim 128: pairs 0..1 keep theta_j (32+ turns in
+  // the original context), pairs from 26 on (under one turn) are divided by 4, magnitude 1 + 0.1 ln 4.
+  const rapid::ops::rope_table yarn(128, 1e4, cases[2]);
+  CHECK(yarn.frequency(1) == doctest::Approx(std::pow(1e4, -2.0 / 128)));
+  CHECK(yarn.frequency(26) == doctest::Approx(std::pow(1e4, -52.0 / 128) / 4));
+  CHECK(yarn.frequency(10) < std::pow(1e4, -20.0 / 128));
+  CHECK(yarn.frequency(10) > std::pow(1e4, -20.0 / 128) / 4);
+  CHECK(yarn.magnitude() == doctest::Approx(1 + 0.1 * std::log(4.0)));
+  CHECK(rapid::ops::rope_table(128, 1e4).magnitude() == 1.0);
 }
 
 TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32 cache, KV splits, threads") {

@@ -8,6 +8,7 @@
 #include "rapid/io/gguf.hpp"
 #include "rapid/model/arch/llama.hpp"
 #include "rapid/model/arch/qwen2.hpp"
+#include "rapid/model/rope_scaling.hpp"
 #include "rapid/ops/rope.hpp"
 
 namespace rapid::model {
@@ -21,8 +22,9 @@ struct model_config {
   std::size_t head_dim = 0;
   std::size_t n_ff = 0;         // SwiGLU hidden width
   std::size_t n_vocab = 0;
-  std::size_t n_ctx_train = 0;  // context length the model was trained for
+  std::size_t n_ctx_train = 0;  // positions the model serves: its context length, stretched by RoPE scaling
   double rope_base = 10000.0;
+  ops::rope_scaling rope_scaling;  // none, linear, yarn and/or llama3 frequency factors
   float rms_eps = 1e-5f;
   ops::rope_style rope = ops::rope_style::normal;
   bool qkv_bias = false;
@@ -59,8 +61,8 @@ template <class Arch> model_config read_config(const io::gguf_file& f) {
     throw unsupported_error("key and value head sizes must be equal and even", {f.name(), p + "attention.key_length", {}});
   if (f.get_or<std::size_t>(p + "rope.dimension_count", c.head_dim) != c.head_dim)
     throw unsupported_error("partial rotary embeddings are not supported", {f.name(), p + "rope.dimension_count", {}});
-  if (const auto scaling = f.get_or<std::string>(p + "rope.scaling.type", "none"); scaling != "none")
-    throw unsupported_error("RoPE scaling '" + scaling + "' is not supported", {f.name(), p + "rope.scaling.type", {}});
+  c.rope_scaling = read_rope_scaling(f, p, c.head_dim, c.n_ctx_train);
+  c.n_ctx_train = scaled_context(c.n_ctx_train, c.rope_scaling);
   const auto& embd = f.tensor("token_embd.weight");
   if (embd.shape.size() != 2)
     throw format_error("token embedding must be 2-D", {f.name(), "token_embd.weight", embd.offset});

@@ -95,7 +95,7 @@ public:
       throw capacity_error("context " + std::to_string(options_.n_ctx) + " exceeds the " +
                            std::to_string(c.n_ctx_train) + " positions " + model_->file().name() + " was trained for");
     kv_ = kv_cache(c.n_layers, c.n_kv_heads, c.head_dim, options_.n_ctx, options_.kv);
-    rope_ = ops::rope_table(c.head_dim, c.rope_base);
+    rope_ = ops::rope_table(c.head_dim, c.rope_base, c.rope_scaling);
   }
   explicit transformer(const std::string& path, transformer_options options = {})
       : transformer(std::make_shared<const model>(path), options) {}
@@ -239,7 +239,7 @@ private:
   transformer_options options_;
   kv_cache kv_;
   std::size_t evicted_ = 0;  // positions erased from the cache since reset()
-  ops::rope_table rope_;
+  ops::rope_table rope_;      // per-pair frequencies with the model's RoPE scaling: every forward rotates with it
   std::vector<float> x_;       // (n, n_embd) residual stream
   std::vector<float> xn_;      // (n, n_embd) normalised input of the next matmul
   std::vector<float> q_;       // (n, n_heads, head_dim)
