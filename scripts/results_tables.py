@@ -37,9 +37,15 @@ UPWARD = ROOT / 'docs/results/upward_v3.jsonl'
 # rows named in LATER_SESSION; their records' speedups divide by the main sweep's LC.
 LC_RECHECK = ROOT / 'docs/results/qwen15b_lc_recheck.jsonl'
 LATER_SESSION = ['RAPID eta 5 (self, RAG)', 'RAPID eta 20 (self, RAG)']
+# The rerun with the verification kernels of issue 22 (Sapphire Rapids VM, 2026-12-05): instance
+# indices 0-1 of the main sweep's tasks (72 per method), its own LC.
+KERNELS_V2 = ROOT / 'docs/results/qwen15b_v2.jsonl'
 PAGE = ROOT / 'docs/results.md'
 COST_PROJECTION = ROOT / 'build/benchmarks/cost_projection'  # --cost-projection overrides
 CTXS = [1024, 2048, 4096]
+# Machine numbers of the v2 rerun's VM, measured in the same session (docs/results.md quotes them).
+COST_ARGS_V2 = ['--matmul-tile', '0', '--bw1', '12.77e9', '--bw2', '24.95e9', '--matmul-rows-per-s', '10020',
+                '--matvec-1t-us', '706', '--magicdec-cache', '512']
 COST_ARGS = ['--matmul-tile', '4', '--bw1', '23.0e9', '--bw2', '30.8e9', '--matmul-rows-per-s', '6833',
              '--matvec-1t-us', '364', '--magicdec-cache', '512']
 
@@ -306,11 +312,39 @@ def table_upward(_):
     return out
 
 
-def table_cost(_, tool=COST_PROJECTION):
+def table_speed_v2(_):
+    """The verification-kernel rerun: speedup over LC per length, acceptance and tau per method."""
+    rows = load(KERNELS_V2)
+    groups = collections.defaultdict(list)
+    for r in rows:
+        c = r['config']
+        label = method_name(c) + {'': '', 'self': ' (self, RAG)'}.get(c['drafter'], ' (0.5B, RAG)')
+        groups[label].append(r)
+    order = ['RAG', 'SD (0.5B, RAG)', 'RAPID eta 10 (0.5B, RAG)', 'prompt lookup', 'SD (self, RAG)', 'RAPID eta 10 (self, RAG)']
+    counts = {k: len(groups[k]) for k in ['LC'] + order}
+    out = ['| method (drafter) | 1K | 2K | 4K | acceptance (all lengths) | tau |', '|---|---|---|---|---|---|']
+    for k in order:
+        rs = groups[k]
+        cells = [ci([r['speedup'] for r in rs if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in CTXS]
+        acc = acceptances(rs)
+        tau = '1' if k == 'RAG' else f"{mean([r['stats']['tau'] for r in rs]):.2f}"
+        out.append(f'| {k} | ' + ' | '.join(cells) + f" | {ci(acc, 100, 0, ' %') if acc else '-'} | {tau} |")
+    lc = [mean([r['stats']['decode_tokens_per_s'] for r in groups['LC'] if r['task']['ctx_tokens'] == c]) for c in CTXS]
+    out.append('')
+    out.append('LC tokens/s at 1K / 2K / 4K: ' + ' / '.join(f'{v:.1f}' for v in lc) +
+               '; instances per method: ' + ', '.join(f'{k} {v}' for k, v in counts.items()) + '.')
+    return out
+
+
+def table_cost_v2(_, tool=COST_PROJECTION):
+    return table_cost(_, tool, KERNELS_V2, COST_ARGS_V2)
+
+
+def table_cost(_, tool=COST_PROJECTION, results=MAIN, cost_args=COST_ARGS):
     tool = pathlib.Path(tool)
     if not tool.exists():
         raise SystemExit(f'{tool} is missing: build the project first (cmake --build build)')
-    text = subprocess.run([str(tool), '--results', str(MAIN)] + COST_ARGS, capture_output=True, text=True, check=True).stdout
+    text = subprocess.run([str(tool), '--results', str(results)] + cost_args, capture_output=True, text=True, check=True).stdout
     block = text[text.index('| configuration | ctx | runs | tau'):]
     lines = []
     for line in block.split('\n'):
@@ -322,7 +356,8 @@ def table_cost(_, tool=COST_PROJECTION):
 
 
 TABLES = {'speed': table_speed, 'quality': table_quality, 'kinds': table_kinds, 'paired': table_paired,
-          'gamma': table_gamma, 'budget': table_budget, 'self': table_self, 'upward': table_upward, 'cost': table_cost}
+          'gamma': table_gamma, 'budget': table_budget, 'self': table_self, 'upward': table_upward, 'cost': table_cost,
+          'speed_v2': table_speed_v2, 'cost_v2': table_cost_v2}
 
 
 def render(page, R, tables):
@@ -340,7 +375,8 @@ def main():
     ap.add_argument('--check', action='store_true', help='exit 1 if docs/results.md differs from the records')
     ap.add_argument('--cost-projection', help=f'the cost_projection program (default {COST_PROJECTION})')
     args = ap.parse_args()
-    tables = dict(TABLES, cost=functools.partial(table_cost, tool=args.cost_projection or COST_PROJECTION))
+    tool = args.cost_projection or COST_PROJECTION
+    tables = dict(TABLES, cost=functools.partial(table_cost, tool=tool), cost_v2=functools.partial(table_cost_v2, tool=tool))
     R = Records(load(MAIN))
     if args.name:
         print('\n'.join(tables[args.name](R)))

@@ -90,6 +90,7 @@ std::vector<run_result> execute(const run_args& a, const std::vector<std::string
   }
 
   std::vector<run_result> results;
+  if (!quiet && !a.method_note.empty()) std::fprintf(stderr, "%s\n", a.method_note.c_str());
   for (const auto& m : methods) {
     if (!quiet && methods.size() > 1) std::fprintf(stderr, "== %s\n", m.c_str());
     auto r = run_method(s, m, methods.size() == 1 && !a.json);

@@ -22,6 +22,7 @@ struct run_args {
   std::uint64_t seed = 42;
   bool json = false, quiet = false;
   bool gamma_auto = false;  // --gamma auto: each step's gamma in [1, gamma] from measured costs (spec/adaptive_gamma.hpp)
+  std::string method_note;  // why `rapid run --method auto` chose its method (stderr, before decoding)
   [[nodiscard]] model::kv_type kv_type() const { return kv == "f32" ? model::kv_type::f32 : model::kv_type::f16; }
 };
 

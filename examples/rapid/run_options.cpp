@@ -73,13 +73,28 @@ void add_request_options(CLI::App& cmd, run_args& a) {
 
 } // namespace
 
+/// `--method auto`: RAPID when a separate drafter model is given, else prompt lookup. A drafter
+/// as large as the target (the target drafting for itself) costs a target step per draft, which
+/// a CPU verification does not win back (docs/results.md: 0.76-0.83x LC); lookup's drafts are free.
+/// The choice is said on stderr once the request has passed its checks (a.method_note).
+static std::string resolve_run_method(const std::string& method, run_args& a) {
+  if (method != "auto") return method;
+  const bool own_drafter = !a.drafter.empty() && a.drafter != a.target;
+  const std::string chosen = own_drafter ? "rapid" : "lookup";
+  a.method_note = "method: " + chosen + " (" +
+                  (own_drafter ? "RAPID with the --drafter model" : "no --drafter given: prompt lookup drafts for free") +
+                  "; --method picks another)";
+  return chosen;
+}
+
 void add_run(CLI::App& app) {
-  auto* cmd = app.add_subcommand("run", "Answer a question about a long document with one method (default: RAPID)");
+  auto* cmd = app.add_subcommand("run", "Answer a question about a long document with one method (default: RAPID with "
+                                        "a --drafter model, prompt lookup without one)");
   auto a = std::make_shared<run_args>();
-  auto method = std::make_shared<std::string>("rapid");
+  auto method = std::make_shared<std::string>("auto");
   add_request_options(*cmd, *a);
-  cmd->add_option("--method", *method, spec::method_names(", ", " or "));
-  cmd->callback([a, method] { execute(*a, {*method}); });
+  cmd->add_option("--method", *method, "auto (RAPID with --drafter, prompt lookup without), " + spec::method_names(", ", " or "));
+  cmd->callback([a, method] { execute(*a, {resolve_run_method(*method, *a)}); });
 }
 
 void add_compare(CLI::App& app) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -23,7 +24,9 @@
 #include "rapid/retrieval/bm25.hpp"
 #include "rapid/retrieval/dense.hpp"
 #include "rapid/retrieval/hybrid.hpp"
+#include "rapid/ops/threads.hpp"
 #include "rapid/spec/registry.hpp"
+#include "rapid/spec/verify_cost_cache.hpp"
 #include "run_command.hpp"
 
 namespace rapid::cli {
@@ -78,13 +81,28 @@ inline spec::decoder_options decoder_options(const run_args& a) {
   return o;
 }
 
+/// gamma auto's verification costs are kept in <cache>/verify_costs.json, filed under what changes
+/// them: the target file, threads, KV type and the kernel build (the depth is the cache's part).
+inline spec::verify_cost_cache verify_costs() { return spec::verify_cost_cache(std::filesystem::path(cache_dir()) / "verify_costs.json"); }
+inline std::string verify_cost_key(const run_args& a) {
+#if defined(__AVX512VNNI__)
+  constexpr const char* kernels = "avx512vnni";
+#elif defined(__AVX2__)
+  constexpr const char* kernels = "avx2";
+#else
+  constexpr const char* kernels = "generic";
+#endif
+  const std::filesystem::path target(a.target);
+  return target.filename().string() + "|" + std::to_string(std::filesystem::file_size(target)) + " bytes|threads=" +
+         std::to_string(ops::thread_count(a.threads)) + "|kv=" + a.kv + "|" + kernels;
+}
+
 template <class Method>
 method_result decode(session& s, const std::string& name, typename Method::drafter_type& drafter,
                      typename Method::target_type& target, bool stream, std::size_t drafter_cached = 0,
                      double drafter_primed_s = 0) {
   auto options = decoder_options(s.a);
   options.stop_tokens = s.tok.end_of_generation_tokens();
-  Method dec(target, drafter, options);
   progress_bar draft_bar("prefill drafter", s.a.quiet || s.a.json);
   spec::prompts in{.full = s.prompts.full, .retrieved = s.prompts.retrieved,
                    .target_cached = 0, .drafter_cached = drafter_cached};
@@ -105,7 +123,20 @@ method_result decode(session& s, const std::string& name, typename Method::draft
     }
     return true;
   };
+  // gamma auto: a table timed by an earlier run at this depth saves the timing (about ten steps).
+  const std::size_t depth = in.of(Method::target_type::context).size();
+  if (options.gamma_auto) {
+    if (auto costs = verify_costs().find(verify_cost_key(s.a), depth, options.gamma + 1)) options.verify_costs = std::move(*costs);
+  }
+  Method dec(target, drafter, options);
   auto out = dec.generate(in, on_token);
+  if (options.gamma_auto && options.verify_costs.empty() && !out.verify_costs.empty()) {
+    try {
+      verify_costs().store(verify_cost_key(s.a), depth, out.verify_costs);
+    } catch (const std::exception& e) {  // the answer stands; only the next run's timing is lost
+      std::fprintf(stderr, "warning: gamma auto's costs were not saved: %s\n", e.what());
+    }
+  }
   out.stats.drafter_prefill_s += drafter_primed_s;  // the prompt prefix primed before generate()
   answer += text.finish();
   if (stream) std::fputs("\n", stdout);

@@ -234,6 +234,26 @@ TEST_CASE("greedy_match: every drafter reproduces the target's greedy decoding o
     CHECK(st.decode_seconds() >= st.calibration_s + st.verify_s);
   }
   {
+    INFO("gamma auto on a given cost table (a verify_cost_cache's): nothing is timed, the table decides");
+    model_drafter d(s->m, to);
+    auto oa = o;
+    oa.gamma_auto = true;
+    oa.verify_costs = {0, 1, 2, 3, 4, 5, 6};  // a forward of k tokens costs k steps: one draft per step pays best
+    speculative_decoder<model_drafter, long_context_target, greedy_match> one(target, d, oa);
+    const auto out = one.generate({.full = s->full, .retrieved = s->retrieved});
+    CHECK(out.tokens == reference);
+    CHECK(out.verify_costs == oa.verify_costs);
+    CHECK(out.stats.drafted <= 4 + (out.stats.steps - 1));  // the first step's 4, then 1 per step
+    CHECK(out.stats.steps > 10);
+    oa.verify_costs = {0, 1, 1, 1, 1, 1, 1};  // width-free verification: the longest drafts
+    speculative_decoder<model_drafter, long_context_target, greedy_match> all(target, d, oa);
+    const auto wide = all.generate({.full = s->full, .retrieved = s->retrieved});
+    CHECK(wide.tokens == reference);
+    CHECK(wide.stats.steps < out.stats.steps);
+    oa.verify_costs = {0, 1, 1};  // too short for gamma 5: refused before decoding
+    CHECK_THROWS_AS(oa.validate(), rapid::invalid_argument);
+  }
+  {
     INFO("a target prefill reused through target_cached gives the same output");
     target.reset();
     target.prefill(std::span<const token>(s->full).first(s->full.size() - 1));

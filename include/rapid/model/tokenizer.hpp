@@ -489,7 +489,7 @@ private:
 inline void require_same_vocabulary(const tokenizer& target, const tokenizer& drafter) {
   if (target.fingerprint() == drafter.fingerprint() && !vocabulary_difference(target, drafter)) return;
   if (const auto why = vocabulary_difference(target, drafter))
-    throw invalid_argument("the drafter's tokenizer differs from the target's (" + *why + ")",
+    throw invalid_argument("drafter " + drafter.name() + " and target " + target.name() + " do not share a tokenizer: " + *why,
                            {drafter.name(), "tokenizer", {}});
 }
 

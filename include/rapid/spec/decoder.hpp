@@ -29,6 +29,9 @@ namespace rapid::spec {
 struct decoder_options {
   std::size_t gamma = 10;                 // drafts per step (paper: 10); with gamma_auto, the largest
   bool gamma_auto = false;                // choose each step's gamma from measured costs (adaptive_gamma.hpp)
+  std::vector<double> verify_costs;       // gamma auto: (>= gamma + 2) seconds of a target forward over k
+                                          // tokens at index k, e.g. from a verify_cost_cache; empty: timed
+                                          // before the second step
   acceptance_options acceptance;          // sampling (temperature, top-k, top-p), eta, alpha
   std::uint64_t seed = 0x5eed;
   std::size_t max_new_tokens = 256;
@@ -40,6 +43,7 @@ struct decoder_options {
     acceptance.validate();
     if (max_new_tokens == 0) throw invalid_argument("max new tokens must be positive");
     if (prefill_chunk == 0) throw invalid_argument("prefill chunk must be positive");
+    if (gamma_auto && !verify_costs.empty()) (void)adaptive_gamma(verify_costs, {.max_gamma = gamma});  // checks the table
     if (!(draft_confidence_stop >= 0.f && draft_confidence_stop <= 1.f))
       throw invalid_argument("draft confidence stop must be in [0, 1], got " + std::to_string(draft_confidence_stop));
   }
@@ -64,6 +68,7 @@ struct generation {
   std::vector<token> tokens;  // emitted tokens (a final stop token included)
   stop_reason reason = stop_reason::max_tokens;
   decode_stats stats;
+  std::vector<double> verify_costs;  // gamma auto: the table the steps chose from (given, or timed here)
 };
 
 template <drafter Drafter, target_policy Target, acceptance_rule Rule>
@@ -132,8 +137,9 @@ public:
     st.drafter_prefill_s = seconds(t1, clock::now());
 
     token pending = tp.back();
-    // gamma auto: the first step drafts up to 4; the verification costs are timed before the
-    // second, once the drafter has shown it drafts at all (never for a drafter that does not).
+    // gamma auto: the first step drafts up to 4; the verification costs (given, or timed here) are
+    // taken before the second, once the drafter has shown it drafts at all (never for a drafter
+    // that does not).
     std::optional<adaptive_gamma> chooser;
     const std::size_t first_gamma = options_.gamma_auto ? std::min<std::size_t>(4, options_.gamma) : options_.gamma;
     draft_request request{options_.gamma, options_.acceptance.sampling, Rule::wants_next_q, options_.draft_confidence_stop};
@@ -144,8 +150,11 @@ public:
       const std::size_t room = options_.max_new_tokens - out.tokens.size();  // >= 1
       if (options_.gamma_auto && !chooser && st.drafted > 0) {
         const auto c0 = clock::now();
-        chooser.emplace(measure_verify_costs(target_, pending, options_.gamma + 1), adaptive_gamma_options{.max_gamma = options_.gamma});
+        chooser.emplace(options_.verify_costs.empty() ? measure_verify_costs(target_, pending, options_.gamma + 1)
+                                                      : options_.verify_costs,
+                        adaptive_gamma_options{.max_gamma = options_.gamma});
         st.calibration_s = seconds(c0, clock::now());
+        out.verify_costs.assign(chooser->verify_costs().begin(), chooser->verify_costs().end());
       }
       const std::size_t gamma = chooser ? chooser->next(st, first_gamma) : first_gamma;
       request.gamma = std::min(gamma, room - 1);                                // never overshoot
