@@ -40,6 +40,7 @@ LATER_SESSION = ['RAPID eta 5 (self, RAG)', 'RAPID eta 20 (self, RAG)']
 # The rerun with the verification kernels of issue 22 (Sapphire Rapids VM, 2026-12-05): instance
 # indices 0-1 of the main sweep's tasks (72 per method), its own LC.
 KERNELS_V2 = ROOT / 'docs/results/qwen15b_v2.jsonl'
+KERNELS_V2_GAMMA = ROOT / 'docs/results/qwen15b_v2_gamma.jsonl'  # its gamma axis: 2K, index 0, 12 instances
 PAGE = ROOT / 'docs/results.md'
 COST_PROJECTION = ROOT / 'build/benchmarks/cost_projection'  # --cost-projection overrides
 CTXS = [1024, 2048, 4096]
@@ -336,6 +337,19 @@ def table_speed_v2(_):
     return out
 
 
+def table_gamma_v2(_):
+    """The rerun's gamma axis: RAPID eta 10 with the 0.5B drafter at 2K, paired with its own LC."""
+    by_gamma = collections.defaultdict(list)
+    for r in load(KERNELS_V2_GAMMA):
+        if r['config']['method'] == 'rapid':
+            by_gamma[r['config']['gamma']].append(r)
+    out = ['| gamma | instances | speedup vs LC | tau | acceptance |', '|---:|---:|---|---:|---|']
+    for g, rs in sorted(by_gamma.items()):
+        out.append(f"| {g} | {len(rs)} | {ci([r['speedup'] for r in rs], 1, 2, 'x')} | {mean([r['stats']['tau'] for r in rs]):.2f} | "
+                   f"{ci(acceptances(rs), 100, 0, ' %')} |")
+    return out
+
+
 def table_cost_v2(_, tool=COST_PROJECTION):
     return table_cost(_, tool, KERNELS_V2, COST_ARGS_V2)
 
@@ -357,7 +371,7 @@ def table_cost(_, tool=COST_PROJECTION, results=MAIN, cost_args=COST_ARGS):
 
 TABLES = {'speed': table_speed, 'quality': table_quality, 'kinds': table_kinds, 'paired': table_paired,
           'gamma': table_gamma, 'budget': table_budget, 'self': table_self, 'upward': table_upward, 'cost': table_cost,
-          'speed_v2': table_speed_v2, 'cost_v2': table_cost_v2}
+          'speed_v2': table_speed_v2, 'cost_v2': table_cost_v2, 'gamma_v2': table_gamma_v2}
 
 
 def render(page, R, tables):

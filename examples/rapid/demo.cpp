@@ -48,7 +48,6 @@ void add_demo(CLI::App& app) {
   auto* cmd = app.add_subcommand("demo", "RAPID vs LC on a default long document (fetches the models if missing)");
   auto a = std::make_shared<run_args>();
   a->max_new_tokens = 64;
-  a->gamma = 4;
   a->rag_budget = 1024;
   cmd->add_option("--threads,-t", a->threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-new-tokens,-n", a->max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);

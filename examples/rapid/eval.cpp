@@ -400,7 +400,6 @@ void add_eval(CLI::App& app) {
   auto e = std::make_shared<eval_args>();
   auto& a = e->base;
   a.max_new_tokens = 32;
-  a.gamma = 4;
   cmd->add_option("--target,-m", a.target, "target GGUF model (sees the whole document)")->required();
   cmd->add_option("--drafter", e->drafters, "drafter models for the methods that run one, comma-separated; self = the target");
   cmd->add_option("--tasks", e->tasks, "single_needle, multi_key_needle, passkey, kv_retrieval, variable_tracking, cloze_qa");

@@ -15,7 +15,9 @@ namespace rapid::cli {
 struct run_args {
   std::string target, drafter, document, question, encoder;
   std::string retriever = "bm25", truncate = "none", kv = "f16";
-  std::size_t gamma = 10, top_k = 0, rag_budget = 0, chunk_tokens = 512, ctx = 0, max_new_tokens = 128;
+  // gamma 4: the best measured on a 2-core CPU (docs/results.md, RAPID with the 0.5B drafter at
+  // 2K: gamma 2-4 1.32x LC, 6-10 1.21-1.23x); the paper's 10 assumes a GPU's verification costs.
+  std::size_t gamma = 4, top_k = 0, rag_budget = 0, chunk_tokens = 512, ctx = 0, max_new_tokens = 128;
   std::size_t sink = 4, window = 4092;  // MagicDec's StreamingLLM cache (4096 in the paper)
   float eta = 10.f, alpha = 0.1f, temperature = 0.f, top_p = 1.f, confidence_stop = 0.f, threshold = 0.3f;
   int threads = 0;

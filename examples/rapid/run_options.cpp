@@ -50,7 +50,10 @@ void add_request_options(CLI::App& cmd, run_args& a) {
       "--gamma",
       [&a](const std::string& v) {
         a.gamma_auto = v == "auto";
-        if (a.gamma_auto) return;
+        if (a.gamma_auto) {
+          a.gamma = 10;  // the largest gamma auto may choose
+          return;
+        }
         std::size_t used = 0;
         long long n = -1;
         try {
@@ -91,6 +94,10 @@ void add_run(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Answer a question about a long document with one method (default: RAPID with "
                                         "a --drafter model, prompt lookup without one)");
   auto a = std::make_shared<run_args>();
+  // One request, as fast as this machine allows: gamma per step from the measured costs (a
+  // question whose answer the drafter cannot guess measured 1.01x LC with auto, 0.69x with 4).
+  a->gamma_auto = true;
+  a->gamma = 10;
   auto method = std::make_shared<std::string>("auto");
   add_request_options(*cmd, *a);
   cmd->add_option("--method", *method, "auto (RAPID with --drafter, prompt lookup without), " + spec::method_names(", ", " or "));
