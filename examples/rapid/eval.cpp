@@ -35,7 +35,7 @@ struct eval_args {
   run_args base;  // models, sampling, retriever, threads: fixed for the sweep
   std::string drafters = "self", tasks = "single_needle,passkey,kv_retrieval,variable_tracking,cloze_qa";
   std::string lengths = "4096", depths = "0,0.5,1", methods = "lc,rag,sd,rapid";
-  std::string etas = "0,5,10,20", gammas = "4", budgets = "1024", haystack, out = "results.jsonl", shard = "0/1";
+  std::string etas = "0,5,10,20", gammas = "4", budgets = "0", haystack, out = "results.jsonl", shard = "0/1";
   std::string kv_dir;
   double kv_limit_gb = 8, tolerance = 0.03;
   std::size_t instances = 1;
