@@ -147,19 +147,29 @@ class Records:
         return len(self.main['LC'])
 
 
+SPEED_HEAD = ['| method (drafter) | 1K | 2K | 4K | acceptance (all lengths) | tau |', '|---|---|---|---|---|---|']
+
+
+def speed_row(label, rs, rag):
+    """One speed-table row: speedup per length, acceptance and tau of records rs (tau 1 for RAG)."""
+    cells = [ci([r['speedup'] for r in rs if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in CTXS]
+    acc = acceptances(rs)
+    tau = '1' if rag else f"{mean([r['stats']['tau'] for r in rs]):.2f}"
+    return f'| {label} | ' + ' | '.join(cells) + f" | {ci(acc, 100, 0, ' %') if acc else '-'} | {tau} |"
+
+
+def lc_rates(lc):
+    """'LC tokens/s at 1K / 2K / 4K: a / b / c' from LC's records."""
+    rates = [mean([r['stats']['decode_tokens_per_s'] for r in lc if r['task']['ctx_tokens'] == c]) for c in CTXS]
+    return 'LC tokens/s at 1K / 2K / 4K: ' + ' / '.join(f'{v:.1f}' for v in rates)
+
+
 def table_speed(R):
-    out = ['| method (drafter) | 1K | 2K | 4K | acceptance (all lengths) | tau |', '|---|---|---|---|---|---|']
+    out = list(SPEED_HEAD)
     for k in R.order[1:]:
-        rs = R.main[k]
-        cells = [ci([r['speedup'] for r in rs if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in CTXS]
-        acc = acceptances(rs)
         label = {'RAG': 'RAG (target on 512 retrieved tokens)', 'prompt lookup': 'prompt lookup'}.get(k, k + ' (0.5B, RAG)')
-        tau = '1' if k == 'RAG' else f"{mean([r['stats']['tau'] for r in rs]):.2f}"
-        out.append(f'| {label} | ' + ' | '.join(cells) + f" | {ci(acc, 100, 0, ' %') if acc else '-'} | {tau} |")
-    lc = [mean([r['stats']['decode_tokens_per_s'] for r in R.main['LC'] if r['task']['ctx_tokens'] == c]) for c in CTXS]
-    out.append('')
-    out.append('LC tokens/s at 1K / 2K / 4K: ' + ' / '.join(f'{v:.1f}' for v in lc) + f' ({R.n()} instances per method).')
-    return out
+        out.append(speed_row(label, R.main[k], k == 'RAG'))
+    return out + ['', lc_rates(R.main['LC']) + f' ({R.n()} instances per method).']
 
 
 def table_quality(R):
@@ -323,18 +333,8 @@ def table_speed_v2(_):
         groups[label].append(r)
     order = ['RAG', 'SD (0.5B, RAG)', 'RAPID eta 10 (0.5B, RAG)', 'prompt lookup', 'SD (self, RAG)', 'RAPID eta 10 (self, RAG)']
     counts = {k: len(groups[k]) for k in ['LC'] + order}
-    out = ['| method (drafter) | 1K | 2K | 4K | acceptance (all lengths) | tau |', '|---|---|---|---|---|---|']
-    for k in order:
-        rs = groups[k]
-        cells = [ci([r['speedup'] for r in rs if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in CTXS]
-        acc = acceptances(rs)
-        tau = '1' if k == 'RAG' else f"{mean([r['stats']['tau'] for r in rs]):.2f}"
-        out.append(f'| {k} | ' + ' | '.join(cells) + f" | {ci(acc, 100, 0, ' %') if acc else '-'} | {tau} |")
-    lc = [mean([r['stats']['decode_tokens_per_s'] for r in groups['LC'] if r['task']['ctx_tokens'] == c]) for c in CTXS]
-    out.append('')
-    out.append('LC tokens/s at 1K / 2K / 4K: ' + ' / '.join(f'{v:.1f}' for v in lc) +
-               '; instances per method: ' + ', '.join(f'{k} {v}' for k, v in counts.items()) + '.')
-    return out
+    out = list(SPEED_HEAD) + [speed_row(k, groups[k], k == 'RAG') for k in order]
+    return out + ['', lc_rates(groups['LC']) + '; instances per method: ' + ', '.join(f'{k} {v}' for k, v in counts.items()) + '.']
 
 
 def table_gamma_v2(_):

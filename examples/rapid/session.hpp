@@ -24,6 +24,7 @@
 #include "rapid/retrieval/bm25.hpp"
 #include "rapid/retrieval/dense.hpp"
 #include "rapid/retrieval/hybrid.hpp"
+#include "rapid/ops/dot.hpp"
 #include "rapid/ops/threads.hpp"
 #include "rapid/spec/registry.hpp"
 #include "rapid/spec/verify_cost_cache.hpp"
@@ -83,19 +84,13 @@ inline spec::decoder_options decoder_options(const run_args& a) {
 
 /// gamma auto's verification costs are kept in <cache>/verify_costs.json, filed under what changes
 /// them: the target file, threads, KV type and the kernel build (the depth is the cache's part).
-inline spec::verify_cost_cache verify_costs() { return spec::verify_cost_cache(std::filesystem::path(cache_dir()) / "verify_costs.json"); }
-inline std::string verify_cost_key(const run_args& a) {
-#if defined(__AVX512VNNI__)
-  constexpr const char* kernels = "avx512vnni";
-#elif defined(__AVX2__)
-  constexpr const char* kernels = "avx2";
-#else
-  constexpr const char* kernels = "generic";
-#endif
-  const std::filesystem::path target(a.target);
-  return target.filename().string() + "|" + std::to_string(std::filesystem::file_size(target)) + " bytes|threads=" +
-         std::to_string(ops::thread_count(a.threads)) + "|kv=" + a.kv + "|" + kernels;
-}
+struct verify_costs_of_run {
+  spec::verify_cost_cache cache{std::filesystem::path(cache_dir()) / "verify_costs.json"};
+  std::string key;
+  explicit verify_costs_of_run(const run_args& a)
+      : key(std::filesystem::path(a.target).filename().string() + "|" + std::to_string(std::filesystem::file_size(a.target)) +
+            " bytes|threads=" + std::to_string(ops::thread_count(a.threads)) + "|kv=" + a.kv + "|" + ops::int8_kernel_arch) {}
+};
 
 template <class Method>
 method_result decode(session& s, const std::string& name, typename Method::drafter_type& drafter,
@@ -125,14 +120,16 @@ method_result decode(session& s, const std::string& name, typename Method::draft
   };
   // gamma auto: a table timed by an earlier run at this depth saves the timing (about ten steps).
   const std::size_t depth = in.of(Method::target_type::context).size();
+  std::optional<verify_costs_of_run> kept;
   if (options.gamma_auto) {
-    if (auto costs = verify_costs().find(verify_cost_key(s.a), depth, options.gamma + 1)) options.verify_costs = std::move(*costs);
+    kept.emplace(s.a);
+    if (auto costs = kept->cache.find(kept->key, depth, options.gamma + 1)) options.verify_costs = std::move(*costs);
   }
   Method dec(target, drafter, options);
   auto out = dec.generate(in, on_token);
-  if (options.gamma_auto && options.verify_costs.empty() && !out.verify_costs.empty()) {
+  if (kept && options.verify_costs.empty() && !out.verify_costs.empty()) {
     try {
-      verify_costs().store(verify_cost_key(s.a), depth, out.verify_costs);
+      kept->cache.store(kept->key, depth, out.verify_costs);
     } catch (const std::exception& e) {  // the answer stands; only the next run's timing is lost
       std::fprintf(stderr, "warning: gamma auto's costs were not saved: %s\n", e.what());
     }
