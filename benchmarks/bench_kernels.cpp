@@ -1,5 +1,6 @@
 // Kernel benchmarks: memory read bandwidth (the decode ceiling), matvec per weight type on the
-// Qwen2.5-1.5B shapes at 1 and 2 threads, and batched matmul (prefill / draft verification).
+// Qwen2.5-1.5B shapes at 1 and 2 threads, batched matmul (prefill / draft verification), and the
+// attention of k new tokens over an F16 cache of the 1.5B's shape (decode k = 1, verification k > 1).
 // Every matvec rotates over enough copies of its matrix (>= 256 MiB) that weights come from
 // DRAM, as in real decoding. Counters: bytes_per_second = weight bytes/s; of_read_bw = that
 // divided by the read bandwidth (read_bw_GBps) measured right after it at the same thread count.
@@ -15,9 +16,12 @@
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
+#include <cstdlib>
 
 #include "ops/random_weights.hpp"
 #include "read_bandwidth.hpp"
+#include "rapid/core/fp16.hpp"
+#include "rapid/ops/attention.hpp"
 #include "rapid/ops/dot.hpp"
 #include "rapid/ops/interleave.hpp"
 #include "rapid/ops/matmul.hpp"
@@ -166,6 +170,50 @@ void matmul_args(benchmark::internal::Benchmark* b) {
       for (int batch : {1, 2, 3, 5, 8, 11, 16, 32, 128}) b->Args({static_cast<std::int64_t>(t), batch, 2, il});
 }
 BENCHMARK(BM_matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// ---- attention ------------------------------------------------------------------------------------
+// args: new tokens k, cache depth, threads. The Qwen2.5-1.5B's attention (12 query heads, 2 KV
+// heads, head_dim 128) over all 28 layers' F16 caches, so the cache comes from DRAM as in real
+// decoding; a time is one forward's attention. Counters: GFLOPps (4 x heads x head_dim x positions seen per
+// row), kv_GBps (cache bytes read once per forward).
+void BM_attention(benchmark::State& state) {
+  const auto k = static_cast<std::size_t>(state.range(0)), depth = static_cast<std::size_t>(state.range(1));
+  const int threads = static_cast<int>(state.range(2));
+  constexpr std::size_t layers = 28, heads = 12, kv_heads = 2, hd = 128;
+  const std::size_t n_pos = depth + k;
+  const std::size_t cap = (n_pos + rapid::ops::key_tile - 1) / rapid::ops::key_tile * rapid::ops::key_tile;
+  // (layers, kv_heads, cap, hd) keys in key tiles and values by position, random F16.
+  std::vector<std::uint16_t> keys(layers * kv_heads * cap * hd), values(keys.size());
+  const auto noise = rapid::test::random_activations(4096, 11);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    keys[i] = rapid::f32_to_fp16(noise[i % 4096]);
+    values[i] = rapid::f32_to_fp16(noise[(i * 7 + 3) % 4096]);
+  }
+  std::vector<rapid::ops::kv_slab> slabs;  // (layers, kv_heads)
+  for (std::size_t i = 0; i < layers * kv_heads; ++i)
+    slabs.push_back({reinterpret_cast<const std::byte*>(keys.data() + i * cap * hd),
+                     reinterpret_cast<const std::byte*>(values.data() + i * cap * hd), true});
+  const auto q = rapid::test::random_activations(k * heads * hd, 12);  // (k, heads, hd)
+  std::vector<float> out(q.size());                                    // (k, heads, hd)
+  const rapid::ops::attention_shape shape{k, depth, heads, kv_heads, hd};
+  for (auto _ : state) {
+    for (std::size_t l = 0; l < layers; ++l) rapid::ops::attention(q.data(), shape, slabs.data() + (getenv("ONE") ? 0 : l) * kv_heads, out.data(), threads);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  const double iters = static_cast<double>(state.iterations());
+  double seen = 0;  // positions seen, summed over the k rows
+  for (std::size_t t = 0; t < k; ++t) seen += static_cast<double>(depth + t + 1);
+  state.counters["GFLOPps"] = benchmark::Counter(iters * 4e-9 * heads * hd * seen * layers, benchmark::Counter::kIsRate);
+  state.counters["kv_GBps"] = benchmark::Counter(iters * 1e-9 * 4.0 * kv_heads * hd * static_cast<double>(n_pos) * layers,
+                                                 benchmark::Counter::kIsRate);
+}
+void attention_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"k", "depth", "threads"});
+  for (int depth : {1024, 4096, 32768})
+    for (int k : {1, 5, 11}) b->Args({k, depth, 2});
+}
+BENCHMARK(BM_attention)->Apply(attention_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 } // namespace
 

@@ -32,6 +32,7 @@
 #endif
 
 #include "rapid/core/fp16.hpp"
+#include "rapid/ops/even_passes.hpp"
 #include "rapid/ops/row.hpp"
 #include "rapid/ops/threads.hpp"
 #include "rapid/ops/vector.hpp"
@@ -76,6 +77,48 @@ struct row_state {
   float sum = 0;
 };
 
+// Brings the keys and values of positions [first, first + n) into L2 while the kernels work on
+// the block before: they call step() from their inner loops, and every `every`-th call asks for
+// one cache line, so the lines spread evenly over the block's work. The hardware prefetchers
+// alone leave a one-row attention at under half the read bandwidth, and a burst of prefetches
+// (or one per step of a 30-row verification) stalls on the memory queue instead of overlapping.
+class line_prefetcher {
+public:
+  line_prefetcher() = default;
+  /// every: calls of step() per line (>= 1).
+  line_prefetcher(const kv_slab& kv, std::size_t first, std::size_t n, std::size_t hd, std::size_t every) noexcept
+      : every_(std::max<std::size_t>(1, every)), countdown_(every_) {
+    const std::size_t es = kv.f16 ? 2 : 4;
+    key_ = kv.keys + first / key_tile * key_tile * hd * es;
+    key_end_ = kv.keys + (first + n + key_tile - 1) / key_tile * key_tile * hd * es;
+    value_ = kv.values + first * hd * es;
+    value_end_ = kv.values + (first + n) * hd * es;
+  }
+  /// Cache lines of keys and values for n positions.
+  [[nodiscard]] static std::size_t lines(const kv_slab& kv, std::size_t n, std::size_t hd) noexcept {
+    return 2 * (n + key_tile - 1) / key_tile * key_tile * hd * (kv.f16 ? 2 : 4) / line;
+  }
+  [[nodiscard]] std::size_t calls() const noexcept { return calls_; }
+  void step() noexcept {
+    ++calls_;
+    if (--countdown_ != 0) return;
+    countdown_ = every_;
+    // locality 2: into L2 (prefetcht1); L1 would not hold this block and the next
+    if (key_ < key_end_) {
+      __builtin_prefetch(key_, 0, 2);
+      key_ += line;
+    } else if (value_ < value_end_) {
+      __builtin_prefetch(value_, 0, 2);
+      value_ += line;
+    }
+  }
+
+private:
+  static constexpr std::size_t line = 64;
+  const std::byte *key_ = nullptr, *key_end_ = nullptr, *value_ = nullptr, *value_end_ = nullptr;
+  std::size_t every_ = 1, countdown_ = 1, calls_ = 0;
+};
+
 #if RAPID_ATTENTION_AVX2
 // Thin wrappers over one SIMD width, so the kernels below are written once for AVX2 and AVX-512.
 struct simd256 {
@@ -111,56 +154,59 @@ struct simd512 {
   static type mul(type a, type b) noexcept { return _mm512_mul_ps(a, b); }
 };
 using simd_wide = simd512;
-inline constexpr std::size_t score_rows = 8;  // query rows per pass over a key tile
-inline constexpr std::size_t value_rows = 7;  // query rows per pass over the values
+inline constexpr std::size_t score_rows = 8;      // query rows per pass over the key tiles
+inline constexpr std::size_t tiles_per_pass = 2;  // key tiles per pass: 16 accumulator chains
+inline constexpr std::size_t value_rows = 7;      // query rows per pass over the values
 #else
 using simd_wide = simd256;
 inline constexpr std::size_t score_rows = 4;
+inline constexpr std::size_t tiles_per_pass = 1;  // 16 ymm registers: 8 chains per tile already
 inline constexpr std::size_t value_rows = 4;
 #endif
 
-// Calls f(integral_constant<R>, first) over [0, rows) in groups of at most MaxR rows.
-template <std::size_t MaxR, class F>
-inline void in_row_groups(std::size_t rows, F&& f) {
-  std::size_t j = 0;
-  for (; j + MaxR <= rows; j += MaxR) f(std::integral_constant<std::size_t, MaxR>{}, j);
-  const std::size_t rest = rows - j;
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    ((rest == I + 1 ? (f(std::integral_constant<std::size_t, I + 1>{}, j), 0) : 0), ...);
-  }(std::make_index_sequence<MaxR - 1>{});
+// sc[j * ldsc + p] = scale * (q_j . k_p) for rows j < R and positions p in [0, T * key_tile) of
+// the T key tiles from `tile` on. q: (R, hd) rows. A score is one FMA chain over d in order: it
+// depends only on q_j and k_p, never on R, T, the SIMD width or the neighbours.
+template <class V, std::size_t R, std::size_t T, bool F16>
+inline void tile_scores_pass(const float* q, std::size_t hd, const void* keys, std::size_t tile, float scale, float* sc,
+                             std::size_t ldsc, line_prefetcher& ahead) noexcept {
+  constexpr std::size_t nv = T * key_tile / V::lanes;  // vectors per key row of the T tiles
+  constexpr std::size_t per_tile = key_tile / V::lanes;
+  const std::size_t tile_elems = hd * key_tile;
+  typename V::type acc[R][nv];
+  for (std::size_t j = 0; j < R; ++j)
+    for (std::size_t v = 0; v < nv; ++v) acc[j][v] = V::zero();
+  for (std::size_t d = 0; d < hd; ++d) {
+    ahead.step();
+    typename V::type k[nv];
+    for (std::size_t v = 0; v < nv; ++v)
+      k[v] = V::template load<F16>(keys, (tile + v / per_tile) * tile_elems + d * key_tile + v % per_tile * V::lanes);
+    for (std::size_t j = 0; j < R; ++j) {
+      const typename V::type qj = V::bcast(q + j * hd + d);
+      for (std::size_t v = 0; v < nv; ++v) acc[j][v] = V::fma(qj, k[v], acc[j][v]);
+    }
+  }
+  const typename V::type vs = V::bcast(&scale);
+  for (std::size_t j = 0; j < R; ++j)
+    for (std::size_t v = 0; v < nv; ++v) V::store(sc + j * ldsc + v * V::lanes, V::mul(acc[j][v], vs));
 }
 
-// sc[j * ldsc + p] = scale * (q_j . k_p) for rows j < R and positions p in [0, tiles * key_tile)
-// from key tile `tile0` on. q: (R, hd) rows. A score is one FMA chain over d in order: it
-// depends only on q_j and k_p, never on R, the SIMD width, the tile count or the neighbours.
+// tile_scores_pass over `tiles` key tiles from tile0 on, tiles_per_pass at a time.
 template <class V, std::size_t R, bool F16>
 inline void tile_scores_simd(const float* q, std::size_t hd, const void* keys, std::size_t tile0, std::size_t tiles,
-                             float scale, float* sc, std::size_t ldsc) noexcept {
-  constexpr std::size_t nv = key_tile / V::lanes;
-  const typename V::type vs = V::bcast(&scale);
-  for (std::size_t i = 0; i < tiles; ++i) {
-    const std::size_t base = (tile0 + i) * hd * key_tile;
-    typename V::type acc[R][nv];
-    for (std::size_t j = 0; j < R; ++j)
-      for (std::size_t v = 0; v < nv; ++v) acc[j][v] = V::zero();
-    for (std::size_t d = 0; d < hd; ++d) {
-      typename V::type k[nv];
-      for (std::size_t v = 0; v < nv; ++v) k[v] = V::template load<F16>(keys, base + d * key_tile + v * V::lanes);
-      for (std::size_t j = 0; j < R; ++j) {
-        const typename V::type qj = V::bcast(q + j * hd + d);
-        for (std::size_t v = 0; v < nv; ++v) acc[j][v] = V::fma(qj, k[v], acc[j][v]);
-      }
-    }
-    for (std::size_t j = 0; j < R; ++j)
-      for (std::size_t v = 0; v < nv; ++v) V::store(sc + j * ldsc + i * key_tile + v * V::lanes, V::mul(acc[j][v], vs));
-  }
+                             float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
+  std::size_t i = 0;
+  for (; i + tiles_per_pass <= tiles; i += tiles_per_pass)
+    tile_scores_pass<V, R, tiles_per_pass, F16>(q, hd, keys, tile0 + i, scale, sc + i * key_tile, ldsc, ahead);
+  for (; i < tiles; ++i) tile_scores_pass<V, R, 1, F16>(q, hd, keys, tile0 + i, scale, sc + i * key_tile, ldsc, ahead);
 }
 
 // acc[r] += sum_{p < n} w[r * ldw + p] * v[p] for the R rows. v: (n, hd) F16 or F32 cache rows;
 // acc: (R, hd); hd a multiple of 2 * V::lanes. Each output lane is one FMA chain over p in order,
 // whatever R or the SIMD width.
 template <class V, std::size_t R, bool F16>
-inline void accumulate_simd(const float* w, std::size_t ldw, const void* v, std::size_t n, std::size_t hd, float* acc) noexcept {
+inline void accumulate_simd(const float* w, std::size_t ldw, const void* v, std::size_t n, std::size_t hd, float* acc,
+                            line_prefetcher& ahead) noexcept {
   constexpr std::size_t step = 2 * V::lanes;
   for (std::size_t d = 0; d < hd; d += step) {
     typename V::type lo[R], hi[R];
@@ -169,6 +215,7 @@ inline void accumulate_simd(const float* w, std::size_t ldw, const void* v, std:
       hi[r] = V::loadf(acc + r * hd + d + V::lanes);
     }
     for (std::size_t p = 0; p < n; ++p) {
+      ahead.step();
       const typename V::type vl = V::template load<F16>(v, p * hd + d), vh = V::template load<F16>(v, p * hd + d + V::lanes);
       for (std::size_t r = 0; r < R; ++r) {
         const typename V::type wr = V::bcast(w + r * ldw + p);
@@ -185,16 +232,17 @@ inline void accumulate_simd(const float* w, std::size_t ldw, const void* v, std:
 #endif
 
 inline void tile_scores(const float* q, std::size_t rows, std::size_t hd, const kv_slab& kv, std::size_t tile0,
-                        std::size_t tiles, float scale, float* sc, std::size_t ldsc) noexcept {
+                        std::size_t tiles, float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
 #if RAPID_ATTENTION_AVX2
   const auto run = [&]<bool F16>() {
-    in_row_groups<score_rows>(rows, [&](auto r, std::size_t j) {
-      tile_scores_simd<simd_wide, decltype(r)::value, F16>(q + j * hd, hd, kv.keys, tile0, tiles, scale, sc + j * ldsc, ldsc);
+    in_even_passes<score_rows>(rows, [&](auto r, std::size_t j) {
+      tile_scores_simd<simd_wide, decltype(r)::value, F16>(q + j * hd, hd, kv.keys, tile0, tiles, scale, sc + j * ldsc, ldsc, ahead);
     });
   };
   if (kv.f16) run.template operator()<true>();
   else run.template operator()<false>();
 #else
+  (void)ahead;
   float k[key_tile];
   for (std::size_t j = 0; j < rows; ++j)
     for (std::size_t i = 0; i < tiles; ++i) {
@@ -213,20 +261,21 @@ inline void tile_scores(const float* q, std::size_t rows, std::size_t hd, const 
 
 // v: positions [first, first + n) of the values slab; vb: (kv_block, hd) scratch for widening.
 inline void accumulate_rows(const float* w, std::size_t ldw, const kv_slab& kv, std::size_t first, std::size_t n,
-                            std::size_t hd, std::size_t rows, float* vb, float* acc) noexcept {
+                            std::size_t hd, std::size_t rows, float* vb, float* acc, line_prefetcher& ahead) noexcept {
 #if RAPID_ATTENTION_AVX2
   const auto run = [&]<class V, std::size_t MaxR>() {
-    const auto go = [&]<bool F16>(const auto* values) {
-      in_row_groups<MaxR>(rows, [&](auto r, std::size_t j) {
-        accumulate_simd<V, decltype(r)::value, F16>(w + j * ldw, ldw, values + first * hd, n, hd, acc + j * hd);
+    const auto go = [&]<bool F16>(const auto* values) {  // values: positions [first, first + n)
+      in_even_passes<MaxR>(rows, [&](auto r, std::size_t j) {
+        accumulate_simd<V, decltype(r)::value, F16>(w + j * ldw, ldw, values, n, hd, acc + j * hd, ahead);
       });
     };
-    if (kv.f16) go.template operator()<true>(reinterpret_cast<const std::uint16_t*>(kv.values));
-    else go.template operator()<false>(reinterpret_cast<const float*>(kv.values));
+    if (!kv.f16) go.template operator()<false>(reinterpret_cast<const float*>(kv.values) + first * hd);
+    else go.template operator()<true>(reinterpret_cast<const std::uint16_t*>(kv.values) + first * hd);
   };
   if (hd % (2 * simd_wide::lanes) == 0) return run.template operator()<simd_wide, value_rows>();
   if (hd % 16 == 0) return run.template operator()<simd256, 4>();
 #endif
+  (void)ahead;
   load_rows(kv.values, kv.f16, first, n, hd, vb);
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t p = 0; p < n; ++p) axpy(w[r * ldw + p], vb + p * hd, acc + r * hd, hd);
@@ -278,11 +327,15 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
   float* const qt = buf.q.data();
   for (std::size_t t = t0; t < t1; ++t) std::copy_n(q + (t * s.n_heads + g * group) * hd, group * hd, qt + (t - t0) * group * hd);
   const std::size_t end = s.pos0 + t1;  // the last token of the tile sees positions [0, end)
+  std::size_t steps_per_block = 0;       // prefetcher steps the last block's kernels took
   for (std::size_t b = c0; b < c1 && b < end; b += kv_block) {
     const std::size_t nb = std::min({kv_block, c1 - b, end - b});  // positions anyone here sees
+    // The next block (maybe in the next chunk), spread over this block's work as counted on the last.
+    const std::size_t next = std::min(b + kv_block, s.pos0 + s.n_tokens), next_n = std::min(kv_block, s.pos0 + s.n_tokens - next);
+    line_prefetcher ahead(kv, next, next_n, hd, steps_per_block / std::max<std::size_t>(1, line_prefetcher::lines(kv, next_n, hd)));
     // Every row's scores from the key tiles covering [b, b + nb) (tiles may run past nb, and a
     // row past what its token sees: those lanes are never read).
-    tile_scores(qt, rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, kv_block);
+    tile_scores(qt, rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, kv_block, ahead);
     for (std::size_t r = 0; r < rows; ++r) {
       float* sr = sc + r * kv_block;
       const std::size_t visible = s.pos0 + t0 + r / group + 1;
@@ -298,7 +351,8 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
       std::fill(sr + n, sr + nb, 0.f);
       state[r] = {m, state[r].sum * corr + sum};
     }
-    accumulate_rows(sc, kv_block, kv, b, nb, hd, rows, vb, acc);
+    accumulate_rows(sc, kv_block, kv, b, nb, hd, rows, vb, acc, ahead);
+    steps_per_block = ahead.calls();
   }
 }
 
@@ -342,7 +396,7 @@ inline void attention(const float* q, const attention_shape& s, const kv_slab* s
     float* const pacc = part_acc.data();
     const auto work = static_cast<std::ptrdiff_t>(head_tiles * chunks);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
     for (std::ptrdiff_t w = 0; w < work; ++w) {
       const auto u = static_cast<std::size_t>(w);

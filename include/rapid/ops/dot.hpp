@@ -26,6 +26,7 @@
 #include "rapid/ops/dequant.hpp"
 #include "rapid/ops/detail/int8_generic.hpp"
 #include "rapid/ops/detail/int8_x86.hpp"
+#include "rapid/ops/even_passes.hpp"
 #include "rapid/ops/kernel_types.hpp"
 
 namespace rapid::ops {
@@ -199,18 +200,10 @@ inline void rows_dot_unpacked(const typename K::unpacked* unpacked, const std::b
   for (std::size_t k = 0; k < R; ++k) out[k * out_stride] = int8::finish(acc[k]);
 }
 
-/// Calls f(integral_constant<R>, first) over [0, rows) in passes of at most max_rows_per_pass
-/// rows, split evenly (11 rows: 6 + 5, not 8 + 3).
+/// Calls f(integral_constant<R>, first) over [0, rows) in even passes of at most max_rows_per_pass rows.
 template <class F>
 inline void in_passes(std::size_t rows, F&& f) {
-  const std::size_t passes = (rows + max_rows_per_pass - 1) / max_rows_per_pass;
-  for (std::size_t p = 0, first = 0; p < passes; ++p) {
-    const std::size_t n = (rows - first) / (passes - p);  // the remaining rows over the remaining passes
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((n == I + 1 ? (f(std::integral_constant<std::size_t, I + 1>{}, first), 0) : 0), ...);
-    }(std::make_index_sequence<max_rows_per_pass>{});
-    first += n;
-  }
+  in_even_passes<max_rows_per_pass>(rows, std::forward<F>(f));
 }
 
 /// One weight row against `batch` activation rows. acts: (batch, act_stride) bytes;
