@@ -16,12 +16,11 @@
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
-#include <cstdlib>
 
 #include "ops/random_weights.hpp"
 #include "read_bandwidth.hpp"
-#include "rapid/core/fp16.hpp"
 #include "rapid/ops/attention.hpp"
+#include "rapid/ops/kv_layout.hpp"
 #include "rapid/ops/dot.hpp"
 #include "rapid/ops/interleave.hpp"
 #include "rapid/ops/matmul.hpp"
@@ -172,32 +171,32 @@ void matmul_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // ---- attention ------------------------------------------------------------------------------------
-// args: new tokens k, cache depth, threads. The Qwen2.5-1.5B's attention (12 query heads, 2 KV
-// heads, head_dim 128) over all 28 layers' F16 caches, so the cache comes from DRAM as in real
-// decoding; a time is one forward's attention. Counters: GFLOPps (4 x heads x head_dim x positions seen per
-// row), kv_GBps (cache bytes read once per forward).
+// args: new tokens k, cache depth, threads, cache type (ops::kv_type: 0 f16, 2 q8_0). The
+// Qwen2.5-1.5B's attention (12 query heads, 2 KV heads, head_dim 128) over all 28 layers' caches,
+// so the cache comes from DRAM as in real decoding; a time is one forward's attention. Counters:
+// GFLOPps (4 x heads x head_dim x positions seen per row), kv_GBps (cache bytes read once per forward).
 void BM_attention(benchmark::State& state) {
   const auto k = static_cast<std::size_t>(state.range(0)), depth = static_cast<std::size_t>(state.range(1));
   const int threads = static_cast<int>(state.range(2));
+  const auto type = static_cast<rapid::ops::kv_type>(state.range(3));
   constexpr std::size_t layers = 28, heads = 12, kv_heads = 2, hd = 128;
   const std::size_t n_pos = depth + k;
-  const std::size_t cap = (n_pos + rapid::ops::key_tile - 1) / rapid::ops::key_tile * rapid::ops::key_tile;
-  // (layers, kv_heads, cap, hd) keys in key tiles and values by position, random F16.
-  std::vector<std::uint16_t> keys(layers * kv_heads * cap * hd), values(keys.size());
-  const auto noise = rapid::test::random_activations(4096, 11);
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    keys[i] = rapid::f32_to_fp16(noise[i % 4096]);
-    values[i] = rapid::f32_to_fp16(noise[(i * 7 + 3) % 4096]);
-  }
+  const std::size_t kb = rapid::ops::key_bytes(type, hd, n_pos), vb = n_pos * rapid::ops::value_row_bytes(type, hd);
+  std::vector<std::byte> keys(layers * kv_heads * kb), values(layers * kv_heads * vb);  // (layers, kv_heads) slabs
+  const auto noise = rapid::test::random_activations(4096 + hd, 11);
   std::vector<rapid::ops::kv_slab> slabs;  // (layers, kv_heads)
-  for (std::size_t i = 0; i < layers * kv_heads; ++i)
-    slabs.push_back({reinterpret_cast<const std::byte*>(keys.data() + i * cap * hd),
-                     reinterpret_cast<const std::byte*>(values.data() + i * cap * hd), true});
+  for (std::size_t i = 0; i < layers * kv_heads; ++i) {
+    for (std::size_t p = 0; p < n_pos; ++p) {
+      rapid::ops::store_key(type, keys.data() + i * kb, p, noise.data() + (p * 7 + i) % 4096, hd);
+      rapid::ops::store_value(type, values.data() + i * vb, p, noise.data() + (p * 13 + i + 5) % 4096, hd);
+    }
+    slabs.push_back({keys.data() + i * kb, values.data() + i * vb, type});
+  }
   const auto q = rapid::test::random_activations(k * heads * hd, 12);  // (k, heads, hd)
   std::vector<float> out(q.size());                                    // (k, heads, hd)
   const rapid::ops::attention_shape shape{k, depth, heads, kv_heads, hd};
   for (auto _ : state) {
-    for (std::size_t l = 0; l < layers; ++l) rapid::ops::attention(q.data(), shape, slabs.data() + (getenv("ONE") ? 0 : l) * kv_heads, out.data(), threads);
+    for (std::size_t l = 0; l < layers; ++l) rapid::ops::attention(q.data(), shape, slabs.data() + l * kv_heads, out.data(), threads);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
@@ -205,13 +204,14 @@ void BM_attention(benchmark::State& state) {
   double seen = 0;  // positions seen, summed over the k rows
   for (std::size_t t = 0; t < k; ++t) seen += static_cast<double>(depth + t + 1);
   state.counters["GFLOPps"] = benchmark::Counter(iters * 4e-9 * heads * hd * seen * layers, benchmark::Counter::kIsRate);
-  state.counters["kv_GBps"] = benchmark::Counter(iters * 1e-9 * 4.0 * kv_heads * hd * static_cast<double>(n_pos) * layers,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["kv_GBps"] = benchmark::Counter(iters * 1e-9 * static_cast<double>(keys.size() + values.size()), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(rapid::ops::name_of(type)));
 }
 void attention_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"k", "depth", "threads"});
-  for (int depth : {1024, 4096, 32768})
-    for (int k : {1, 5, 11}) b->Args({k, depth, 2});
+  b->ArgNames({"k", "depth", "threads", "kv"});
+  for (auto type : {rapid::ops::kv_type::f16, rapid::ops::kv_type::q8_0})
+    for (int depth : {1024, 4096, 32768})
+      for (int k : {1, 5, 11}) b->Args({k, depth, 2, static_cast<std::int64_t>(type)});
 }
 BENCHMARK(BM_attention)->Apply(attention_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 

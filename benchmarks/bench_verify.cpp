@@ -4,7 +4,7 @@
 // scripts/bench_verify.sh runs it beside llama.cpp's llama-bench (-p k -n 0 -d depth).
 //
 // usage: bench_verify --model F [--threads 1,2] [--depths 0,1024,4096,16384,32768]
-//                     [--k 1,2,3,5,8,11,16] [--repeats 5] [--json FILE]
+//                     [--k 1,2,3,5,8,11,16] [--kv f16,q8_0] [--repeats 5] [--json FILE]
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -19,12 +19,14 @@
 int main(int argc, char** argv) {
   using clock_type = std::chrono::steady_clock;
   CLI::App app{"rapid verification-cost benchmark"};
-  std::string model_path, threads_s = "1,2", depths_s = "0,1024,4096,16384,32768", ks_s = "1,2,3,5,8,11,16", json_path;
+  std::string model_path, threads_s = "1,2", depths_s = "0,1024,4096,16384,32768", ks_s = "1,2,3,5,8,11,16", json_path,
+              kvs_s = "f16";
   std::size_t repeats = 5;
   app.add_option("--model", model_path, "GGUF model")->required()->check(CLI::ExistingFile);
   app.add_option("--threads", threads_s, "comma-separated thread counts");
   app.add_option("--depths", depths_s, "comma-separated cache depths");
   app.add_option("--k", ks_s, "comma-separated numbers of new tokens per forward");
+  app.add_option("--kv", kvs_s, "comma-separated KV cache types (f16, f32, q8_0), run side by side");
   app.add_option("--repeats", repeats, "repetitions; the median is reported")->check(CLI::PositiveNumber);
   app.add_option("--json", json_path, "also write results as JSON lines");
   bool no_interleave = false;
@@ -43,38 +45,44 @@ int main(int argc, char** argv) {
                 c.n_layers, c.n_heads, c.n_kv_heads, rapid::ops::int8_kernel_arch);
     std::ofstream json;
     if (!json_path.empty()) json.open(json_path, std::ios::app);
-    std::printf("%-7s %-7s %-4s %10s %10s\n", "threads", "depth", "k", "ms", "ratio k/1");
+    std::vector<rapid::ops::kv_type> kvs;
+    for (std::size_t at = 0; at <= kvs_s.size();) {
+      const std::size_t comma = std::min(kvs_s.find(',', at), kvs_s.size());
+      kvs.push_back(rapid::ops::parse_kv_type(kvs_s.substr(at, comma - at)));
+      at = comma + 1;
+    }
+    std::printf("%-7s %-5s %-7s %-4s %10s %10s\n", "threads", "kv", "depth", "k", "ms", "ratio k/1");
 
     std::vector<rapid::model::token_id> tokens(max_k);  // (max_k) new tokens, varied ids
     for (std::size_t i = 0; i < max_k; ++i) tokens[i] = static_cast<rapid::model::token_id>((i * 7919 + 13) % c.n_vocab);
-    for (const auto nt : threads) {
-      rapid::model::transformer tf(model, {.n_ctx = std::min(max_depth + max_k, c.n_ctx_train), .threads = static_cast<int>(nt)});
-      for (const auto depth : depths) {
-        tf.reset();
-        rapid::bench::fill_cache(tf, depth);
-        double ms_one = 0;
-        for (const auto k : ks) {
-          const std::span<const rapid::model::token_id> step(tokens.data(), k);
-          tf.forward(step);  // warm-up: buffers, caches
-          tf.truncate(depth);
-          std::vector<double> ms;
-          for (std::size_t r = 0; r < repeats; ++r) {
-            const auto t0 = clock_type::now();
-            tf.forward(step);
-            ms.push_back(1e3 * std::chrono::duration<double>(clock_type::now() - t0).count());
+    for (const auto nt : threads)
+      for (const auto depth : depths)
+        for (const auto kv : kvs) {  // innermost: the types are measured side by side
+          const std::string kv_name(rapid::ops::name_of(kv));
+          rapid::model::transformer tf(model, {.n_ctx = std::min(max_depth + max_k, c.n_ctx_train), .kv = kv, .threads = static_cast<int>(nt)});
+          rapid::bench::fill_cache(tf, depth);
+          double ms_one = 0;
+          for (const auto k : ks) {
+            const std::span<const rapid::model::token_id> step(tokens.data(), k);
+            tf.forward(step);  // warm-up: buffers, caches
             tf.truncate(depth);
+            std::vector<double> ms;
+            for (std::size_t r = 0; r < repeats; ++r) {
+              const auto t0 = clock_type::now();
+              tf.forward(step);
+              ms.push_back(1e3 * std::chrono::duration<double>(clock_type::now() - t0).count());
+              tf.truncate(depth);
+            }
+            const double m = rapid::bench::median(ms);
+            if (k == 1) ms_one = m;
+            const double ratio = ms_one > 0 ? m / ms_one : 0;
+            std::printf("%-7zu %-5s %-7zu %-4zu %10.2f %10.2f\n", nt, kv_name.c_str(), depth, k, m, ratio);
+            std::fflush(stdout);
+            if (json)
+              json << "{\"threads\":" << nt << ",\"kv\":\"" << kv_name << "\",\"depth\":" << depth << ",\"k\":" << k << ",\"ms\":" << m
+                   << (ms_one > 0 ? ",\"ratio\":" + std::to_string(ratio) : std::string()) << "}\n";
           }
-          const double m = rapid::bench::median(ms);
-          if (k == 1) ms_one = m;
-          const double ratio = ms_one > 0 ? m / ms_one : 0;
-          std::printf("%-7zu %-7zu %-4zu %10.2f %10.2f\n", nt, depth, k, m, ratio);
-          std::fflush(stdout);
-          if (json)
-            json << "{\"threads\":" << nt << ",\"depth\":" << depth << ",\"k\":" << k << ",\"ms\":" << m
-                 << (ms_one > 0 ? ",\"ratio\":" + std::to_string(ratio) : std::string()) << "}\n";
         }
-      }
-    }
   } catch (const rapid::error& e) {
     std::fprintf(stderr, "bench_verify: error: %s\n", e.what());
     return 1;

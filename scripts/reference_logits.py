@@ -19,6 +19,9 @@ and writes under $RAPID_CACHE_DIR/reference/logits/<model>/:
                        j in [ctx/2, ctx-1)); ppl = exp(sum nll / count). The text of the 4096
                        tokens is in perplexity.txt, so `llama-perplexity -f perplexity.txt -c 1024
                        -b 512 -t 2` (scripts/build_llama_bench.sh) gives the same windows.
+    kv_cache           the same teacher-forced pass with flash attention and an F16, then a Q8_0
+                       KV cache (full rows for the saved positions in teacher_logits_fa_<type>.f32),
+                       and how far the Q8_0 cache moves llama.cpp's logits (q8_0_vs_f16)
     control            the same teacher-forced pass by llama.cpp on a copy of the model with every
                        tensor dequantized to F32 (made with gguf-py in a temporary file, then
                        deleted): llama.cpp then takes no 8-bit activation shortcut, so these rows
@@ -59,7 +62,8 @@ THREADS = 2
 TEACHER_ESSAY, TEACHER_TOKENS, SAVE_EVERY = "avg.txt", 512, 16
 PPL_ESSAY, PPL_TOKENS, PPL_CTX, PPL_BATCH = "worked.txt", 4096, 1024, 512
 GREEDY_STEPS = 64
-OUTPUTS = ("teacher_logits.f32", "teacher_logits_f32.f32", "perplexity.txt", "reference.json")
+OUTPUTS = ("teacher_logits.f32", "teacher_logits_f32.f32", "teacher_logits_fa_f16.f32", "teacher_logits_fa_q8_0.f32",
+           "perplexity.txt", "reference.json")
 PROMPTS = [
     "The capital of France is",
     "Once upon a time, in a small village by the sea, there lived",
@@ -197,6 +201,22 @@ def run_model(llama_cpp, name, path, texts, out):
     t_ppl = time.time() - t0 - t_teacher - t_greedy
     del llm
 
+    # (d) KV cache types: the teacher-forced pass again with flash attention (llama.cpp needs it for
+    # a quantized V cache), once with an F16 and once with a Q8_0 cache (-ctk q8_0 -ctv q8_0)
+    kv_rows = {}
+    for kv, ggml_type in (("f16", llama_cpp.GGML_TYPE_F16), ("q8_0", llama_cpp.GGML_TYPE_Q8_0)):
+        llm = llama_cpp.Llama(model_path=str(path), n_ctx=PPL_CTX, n_batch=PPL_BATCH, n_ubatch=PPL_BATCH,
+                              n_threads=THREADS, n_threads_batch=THREADS, logits_all=True, flash_attn=True,
+                              type_k=ggml_type, type_v=ggml_type, verbose=False)
+        llm.eval(ids)
+        kv_rows[kv] = np.array(llm.scores[:len(ids)], dtype=np.float32)[saved]
+        del llm
+        kv_rows[kv].astype("<f4").tofile(out / f"teacher_logits_fa_{kv}.f32.tmp")
+    shift = np.abs(kv_rows["q8_0"].astype(np.float64) - kv_rows["f16"])
+    kv_cache = {"flash_attn": True, "logits_files": {kv: f"teacher_logits_fa_{kv}.f32" for kv in kv_rows},
+                "q8_0_vs_f16": {"mean_abs": float(shift[1:].mean()), "max_abs": float(shift[1:].max())}}
+    t_kv = time.time() - t0 - t_teacher - t_greedy - t_ppl
+
     # control: the teacher-forced pass on an F32 copy of the weights
     f32_path = out / "dequantized-f32.gguf.tmp"
     try:
@@ -217,7 +237,7 @@ def run_model(llama_cpp, name, path, texts, out):
                "quantized_vs_f32": {"mean_abs": float(noise[1:].mean()), "max_abs": float(noise[1:].max()),
                                     "position0_max_abs": float(noise[0].max()),
                                     "top1_agreement": sum(a[0] == b[0] for a, b in zip(rows, exact_rows)) / len(ids)}}
-    t_control = time.time() - t0 - t_teacher - t_greedy - t_ppl
+    t_control = time.time() - t0 - t_teacher - t_greedy - t_ppl - t_kv
 
     reference = {
         "model": name, "file": path.name, "n_vocab": n_vocab, "add_bos": add_bos, "bos": bos,
@@ -225,10 +245,11 @@ def run_model(llama_cpp, name, path, texts, out):
                   f"F16 KV cache, n_batch {PPL_BATCH}",
         "teacher": teacher,
         "control": control,
+        "kv_cache": kv_cache,
         "greedy": greedy,
         "perplexity": {"source": PPL_ESSAY, "ctx": PPL_CTX, "batch": PPL_BATCH, "first": first, "windows": windows,
                        "nll": nll_windows, "count": count, "ppl": ppl, "text_file": "perplexity.txt"},
-        "seconds": {"teacher": t_teacher, "greedy": t_greedy, "perplexity": t_ppl, "control": t_control},
+        "seconds": {"teacher": t_teacher, "greedy": t_greedy, "perplexity": t_ppl, "kv_cache": t_kv, "control": t_control},
     }
     (out / "reference.json.tmp").write_text(json.dumps(reference, allow_nan=False) + "\n")
     for f in OUTPUTS:

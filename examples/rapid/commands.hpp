@@ -13,7 +13,7 @@ struct model_options {
   std::string path;
   int threads = 0;
   std::string kv = "f16";
-  [[nodiscard]] model::kv_type kv_type() const { return kv == "f32" ? model::kv_type::f32 : model::kv_type::f16; }
+  [[nodiscard]] model::kv_type kv_type() const { return ops::parse_kv_type(kv); }
 };
 void add_model_options(CLI::App& cmd, model_options& o);
 std::string read_text_file(const std::string& path);

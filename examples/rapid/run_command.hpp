@@ -25,7 +25,7 @@ struct run_args {
   bool json = false, quiet = false;
   bool gamma_auto = false;  // --gamma auto: each step's gamma in [1, gamma] from measured costs (spec/adaptive_gamma.hpp)
   std::string method_note;  // why `rapid run --method auto` chose its method (stderr, before decoding)
-  [[nodiscard]] model::kv_type kv_type() const { return kv == "f32" ? model::kv_type::f32 : model::kv_type::f16; }
+  [[nodiscard]] model::kv_type kv_type() const { return ops::parse_kv_type(kv); }
 };
 
 struct run_result {

@@ -182,7 +182,9 @@ TEST_CASE("transformer on SmolLM2: batched rows equal single-token rows; truncat
   CHECK(model->config().n_layers == 30);
   CHECK(model->config().head_dim == 64);
   CHECK(model->weights().tied_output);
-  transformer batched(model, {.n_ctx = 512, .threads = 2}), single(model, {.n_ctx = 512, .threads = 2});
+  for (const auto kv : {rapid::model::kv_type::f16, rapid::model::kv_type::q8_0}) {
+  INFO("KV cache " << rapid::ops::name_of(kv));
+  transformer batched(model, {.n_ctx = 512, .kv = kv, .threads = 2}), single(model, {.n_ctx = 512, .kv = kv, .threads = 2});
   const auto tokens = some_tokens(48, model->config().n_vocab, 5);
   const std::vector<token_id> prefix(tokens.begin(), tokens.begin() + 37);
   batched.forward(prefix, logits_for::last_row);
@@ -201,6 +203,7 @@ TEST_CASE("transformer on SmolLM2: batched rows equal single-token rows; truncat
   batched.truncate(40);
   const auto again = batched.forward(std::span(tokens).subspan(40));
   CHECK(max_abs_diff(again, std::span<const float>(block).subspan(3 * v)) < 1e-3);
+  }
 }
 
 TEST_CASE("transformer on Qwen2.5-0.5B: an 11-token verification equals 11 decode steps bit for bit") {
@@ -208,7 +211,9 @@ TEST_CASE("transformer on Qwen2.5-0.5B: an 11-token verification equals 11 decod
   const auto path = t::cached("models/qwen2.5-coder-0.5b.gguf");
   if (!path) return;
   auto model = std::make_shared<const rapid::model::model>(path->string());
-  transformer batched(model, {.n_ctx = 64, .threads = 2}), single(model, {.n_ctx = 64, .threads = 2});
+  for (const auto kv : {rapid::model::kv_type::f16, rapid::model::kv_type::q8_0}) {
+  INFO("KV cache " << rapid::ops::name_of(kv));
+  transformer batched(model, {.n_ctx = 64, .kv = kv, .threads = 2}), single(model, {.n_ctx = 64, .kv = kv, .threads = 2});
   const auto tokens = some_tokens(31, model->config().n_vocab, 9);
   const std::vector<token_id> prefix(tokens.begin(), tokens.begin() + 20);
   batched.forward(prefix, logits_for::last_row);
@@ -221,12 +226,13 @@ TEST_CASE("transformer on Qwen2.5-0.5B: an 11-token verification equals 11 decod
     worst = std::max(worst, max_abs_diff(single.forward(std::span(tokens).subspan(i, 1)),
                                          std::span<const float>(block).subspan((i - 20) * v, v)));
   CHECK(worst == 0);
+  }
 }
 
-TEST_CASE("kv_cache: erase keeps the other positions, tile-aligned or not (keys in key tiles)") {
+TEST_CASE("kv_cache: erase keeps the other positions, tile-aligned or not, for every cache type") {
   using rapid::model::kv_cache;
-  for (const auto type : {rapid::model::kv_type::f16, rapid::model::kv_type::f32}) {
-    const std::size_t layers = 2, heads = 2, hd = 8, n = 70;
+  for (const auto type : {rapid::model::kv_type::f16, rapid::model::kv_type::f32, rapid::model::kv_type::q8_0}) {
+    const std::size_t layers = 2, heads = 2, hd = 32, n = 70;
     auto value = [](std::size_t p, std::size_t i) { return static_cast<float>(p) + static_cast<float>(i) / 16.f; };
     std::vector<float> k(heads * hd), v(heads * hd);
     auto fill = [&](kv_cache& c, const std::vector<std::size_t>& positions) {
@@ -251,15 +257,40 @@ TEST_CASE("kv_cache: erase keeps the other positions, tile-aligned or not (keys 
       erased.erase(first, count);
       fill(direct, kept);
       REQUIRE(erased.size() == direct.size());
-      const std::size_t elem = type == rapid::model::kv_type::f16 ? 2 : 4;
+      INFO("type " << rapid::ops::name_of(type) << " erase " << first << " + " << count);
+      std::vector<float> ke(hd), ve(hd), kd(hd), vd(hd);
       for (std::size_t l = 0; l < layers; ++l)
         for (std::size_t h = 0; h < heads; ++h)
-          for (std::size_t p = 0; p < kept.size(); ++p)
-            for (std::size_t d = 0; d < hd; ++d) {
-              const std::size_t ko = rapid::ops::key_offset(p, d, hd) * elem, vo = (p * hd + d) * elem;
-              CHECK(std::memcmp(erased.keys(l, h) + ko, direct.keys(l, h) + ko, elem) == 0);
-              CHECK(std::memcmp(erased.values(l, h) + vo, direct.values(l, h) + vo, elem) == 0);
-            }
+          for (std::size_t p = 0; p < kept.size(); ++p) {
+            rapid::ops::load_position(type, erased.keys(l, h), erased.values(l, h), p, hd, ke.data(), ve.data());
+            rapid::ops::load_position(type, direct.keys(l, h), direct.values(l, h), p, hd, kd.data(), vd.data());
+            CHECK(ke == kd);
+            CHECK(ve == vd);
+            // and the cache holds the position's own numbers (to 8-bit precision for q8_0)
+            CHECK(std::abs(ke[hd - 1] - (value(kept[p], h * hd + hd - 1) + static_cast<float>(l))) <= 0.01f * (kept[p] + 3));
+          }
     }
   }
+}
+
+TEST_CASE("kv_cache: a q8_0 cache refuses heads it cannot block, and snapshots of another type") {
+  using rapid::model::kv_cache;
+  CHECK_THROWS_WITH_AS(kv_cache(1, 1, 48, 16, rapid::model::kv_type::q8_0), doctest::Contains("multiple of 32"),
+                       rapid::unsupported_error);
+  kv_cache q8(2, 2, 64, 32, rapid::model::kv_type::q8_0), f16(2, 2, 64, 32, rapid::model::kv_type::f16);
+  std::vector<float> k(2 * 64, 0.5f), v(2 * 64, -0.25f);
+  for (std::size_t l = 0; l < 2; ++l) q8.store(l, 0, k.data(), v.data());
+  q8.commit(1);
+  std::stringstream snapshot;
+  q8.save(snapshot);
+  CHECK_THROWS_WITH_AS(f16.load(snapshot), doctest::Contains("q8_0) does not match this cache (2, 2, 64, f16)"),
+                       rapid::format_error);
+  snapshot.seekg(0);
+  kv_cache back(2, 2, 64, 32, rapid::model::kv_type::q8_0);
+  back.load(snapshot);
+  REQUIRE(back.size() == 1);
+  std::vector<float> kb(64), vb(64);
+  rapid::ops::load_position(back.type(), back.keys(1, 1), back.values(1, 1), 0, 64, kb.data(), vb.data());
+  CHECK(kb[5] == doctest::Approx(0.5f).epsilon(1e-3));  // 127 codes of an fp16 scale
+  CHECK(vb[7] == doctest::Approx(-0.25f).epsilon(1e-3));
 }

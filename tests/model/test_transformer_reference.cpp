@@ -149,8 +149,24 @@ double nll(std::span<const float> row, std::size_t token) {
   return -(static_cast<double>(row[token]) - m - std::log(sum));
 }
 
-transformer make(const reference& ref, rapid::ops::activation_mode mode = rapid::ops::activation_mode::int8) {
-  return transformer(ref.model.string(), {.n_ctx = 1024, .kv = rapid::model::kv_type::f16, .threads = 2, .activations = mode});
+transformer make(const reference& ref, rapid::ops::activation_mode mode = rapid::ops::activation_mode::int8,
+               rapid::model::kv_type kv = rapid::model::kv_type::f16) {
+  return transformer(ref.model.string(), {.n_ctx = 1024, .kv = kv, .threads = 2, .activations = mode});
+}
+
+/// Mean and max |a - b| over the saved rows after position 0. a, b: (saved rows, v)
+std::pair<double, double> saved_row_distance(std::span<const float> a, std::span<const float> b, std::size_t v,
+                                             const std::vector<std::size_t>& saved) {
+  double sum = 0, worst = 0;
+  std::size_t n = 0;
+  for (std::size_t k = 0; k < saved.size(); ++k) {
+    if (saved[k] == 0) continue;
+    for (std::size_t j = 0; j < v; ++j) {
+      const double d = std::abs(static_cast<double>(a[k * v + j]) - b[k * v + j]);
+      sum += d, worst = std::max(worst, d), ++n;
+    }
+  }
+  return {sum / static_cast<double>(std::max<std::size_t>(n, 1)), worst};
 }
 
 struct row_comparison {
@@ -334,6 +350,41 @@ void perplexity(const reference& ref) {
   CHECK(rel < max_ppl_relative_diff);
 }
 
+/// A Q8_0 KV cache moves rapid's logits about as far as llama.cpp's Q8_0 cache (-ctk/-ctv q8_0,
+/// with flash attention) moves llama.cpp's, and rapid's Q8_0 rows stay as close to llama.cpp's
+/// Q8_0 rows as the F16 rows are (the same noise bounds as the int8 test).
+void q8_0_cache(const reference& ref) {
+  if (!ref.json.contains("kv_cache")) {  // made before the script compared cache types
+    MESSAGE("skipped: " << ref.name << "'s reference predates the KV cache comparison (rerun scripts/reference_logits.py)");
+    return;
+  }
+  const auto& teacher = ref.json.at("teacher");
+  const auto& kv = ref.json.at("kv_cache");
+  const auto tokens = teacher.at("tokens").get<std::vector<token_id>>();
+  const auto saved = teacher.at("saved_rows").get<std::vector<std::size_t>>();
+  const std::size_t v = ref.json.at("n_vocab"), count = saved.size() * v;
+  const auto dir = t::cache_dir() / "reference" / "logits" / ref.name;
+  const auto llama_q8 = read_rows(dir / kv.at("logits_files").at("q8_0").get<std::string>(), count);
+  std::vector<float> rows[2];  // (saved rows, v) rapid with an F16, then a Q8_0 cache
+  for (const auto type : {rapid::model::kv_type::f16, rapid::model::kv_type::q8_0}) {
+    auto tf = make(ref, rapid::ops::activation_mode::int8, type);
+    const auto logits = tf.forward(tokens, logits_for::all_rows);
+    auto& out = rows[type == rapid::model::kv_type::q8_0];
+    for (const auto r : saved) out.insert(out.end(), logits.begin() + static_cast<std::ptrdiff_t>(r * v),
+                                          logits.begin() + static_cast<std::ptrdiff_t>((r + 1) * v));
+  }
+  const auto [shift_mean, shift_max] = saved_row_distance(rows[1], rows[0], v, saved);
+  const double llama_shift = kv.at("q8_0_vs_f16").at("mean_abs").get<double>();
+  const auto [vs_llama_mean, vs_llama_max] = saved_row_distance(rows[1], llama_q8, v, saved);
+  MESSAGE(ref.name << " Q8_0 KV cache, " << tokens.size() << " teacher-forced tokens: moves rapid's logits by mean "
+                   << shift_mean << " (max " << shift_max << "), llama.cpp's by " << llama_shift << " (bound "
+                   << mean_noise_factor * llama_shift << "); rapid Q8_0 vs llama.cpp Q8_0: mean " << vs_llama_mean
+                   << " (bound " << mean_noise_factor * (ref.noise_mean_abs + llama_shift) << "), max " << vs_llama_max);
+  CHECK(shift_mean > 0);  // the cache really is 8-bit
+  CHECK(shift_mean < mean_noise_factor * llama_shift);
+  CHECK(vs_llama_mean < mean_noise_factor * (ref.noise_mean_abs + llama_shift));
+}
+
 const std::string smollm2_file = "smollm2-135m-instruct-q4_1.gguf";
 const std::string qwen05_file = "qwen2.5-coder-0.5b.gguf";
 const std::string qwen15_file = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
@@ -352,6 +403,9 @@ TEST_CASE("transformer vs llama.cpp on SmolLM2-135M: greedy generation") {
 TEST_CASE("transformer vs llama.cpp on SmolLM2-135M: perplexity") {
   if (const auto ref = load("smollm2", smollm2_file, false)) perplexity(*ref);
 }
+TEST_CASE("transformer vs llama.cpp on SmolLM2-135M: Q8_0 KV cache") {
+  if (const auto ref = load("smollm2", smollm2_file, false)) q8_0_cache(*ref);
+}
 
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-0.5B (big): exact forward vs F32 weights") {
   if (const auto ref = load("qwen0.5b", qwen05_file, true)) exact_forward(*ref);
@@ -365,6 +419,9 @@ TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-0.5B (big): greedy generati
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-0.5B (big): perplexity") {
   if (const auto ref = load("qwen0.5b", qwen05_file, true)) perplexity(*ref);
 }
+TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-0.5B (big): Q8_0 KV cache") {
+  if (const auto ref = load("qwen0.5b", qwen05_file, true)) q8_0_cache(*ref);
+}
 
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-1.5B (big): exact forward vs F32 weights") {
   if (const auto ref = load("qwen1.5b", qwen15_file, true)) exact_forward(*ref);
@@ -377,4 +434,7 @@ TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-1.5B (big): greedy generati
 }
 TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-1.5B (big): perplexity") {
   if (const auto ref = load("qwen1.5b", qwen15_file, true)) perplexity(*ref);
+}
+TEST_CASE("transformer vs llama.cpp on Qwen2.5-Coder-1.5B (big): Q8_0 KV cache") {
+  if (const auto ref = load("qwen1.5b", qwen15_file, true)) q8_0_cache(*ref);
 }

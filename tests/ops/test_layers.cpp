@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "rapid/core/fp16.hpp"
+#include "rapid/ops/activation.hpp"
 #include "rapid/ops/attention.hpp"
+#include "rapid/ops/kv_layout.hpp"
 #include "rapid/ops/norm.hpp"
 #include "rapid/ops/reference_layers.hpp"
 #include "rapid/ops/rope.hpp"
@@ -133,47 +135,48 @@ TEST_CASE("rope scaling: frequency factors, linear and yarn equal ggml's angle f
   CHECK(rapid::ops::rope_table(128, 1e4).magnitude() == 1.0);
 }
 
-TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32 cache, KV splits, threads") {
+TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32/Q8_0 cache, KV splits, threads") {
+  using rapid::ops::kv_type;
   struct shape { std::size_t n_tokens, pos0, n_heads, n_kv_heads, hd; };
   for (const auto s : {shape{1, 0, 4, 2, 64}, shape{1, 700, 12, 2, 128}, shape{11, 300, 14, 2, 64},
                        shape{40, 0, 9, 3, 64}, shape{5, 2000, 4, 4, 32}, shape{1, 1000, 4, 1, 64}}) {
-    for (const bool f16 : {false, true}) {
+    for (const kv_type type : {kv_type::f32, kv_type::f16, kv_type::q8_0}) {
       for (const int threads : {1, 2, 4}) {  // 4 > work items: exercises the KV split and merge
         const std::size_t n_pos = s.pos0 + s.n_tokens;
         const auto q = randn(s.n_tokens * s.n_heads * s.hd, n_pos, 1.f);
-        auto k = randn(s.n_kv_heads * n_pos * s.hd, n_pos + 1, 1.f), v = randn(k.size(), n_pos + 2);
-        std::vector<std::uint16_t> k16(k.size()), v16(v.size());
-        if (f16) {  // the reference sees exactly the values the F16 cache holds
-          for (std::size_t i = 0; i < k.size(); ++i) {
-            k16[i] = rapid::f32_to_fp16(k[i]); k[i] = rapid::fp16_to_f32(k16[i]);
-            v16[i] = rapid::f32_to_fp16(v[i]); v[i] = rapid::fp16_to_f32(v16[i]);
-          }
-        }
-        // The slabs' keys in key tiles (rapid::ops::key_offset); unused tile lanes hold NaN,
-        // which must never reach a result.
+        const auto k = randn(s.n_kv_heads * n_pos * s.hd, n_pos + 1, 1.f), v = randn(k.size(), n_pos + 2);
+        // Slabs in the cache layout; bytes past the positions held are 0xff (NaN in every float
+        // format, NaN scales for Q8_0), which must never reach a result.
         const std::size_t cap = (n_pos + rapid::ops::key_tile - 1) / rapid::ops::key_tile * rapid::ops::key_tile;
-        std::vector<float> kt(s.n_kv_heads * cap * s.hd, std::nanf(""));
-        std::vector<std::uint16_t> kt16(kt.size(), 0x7e00);
-        for (std::size_t g = 0; g < s.n_kv_heads; ++g)
-          for (std::size_t p = 0; p < n_pos; ++p)
-            for (std::size_t d = 0; d < s.hd; ++d) {
-              const std::size_t at = g * cap * s.hd + rapid::ops::key_offset(p, d, s.hd);
-              kt[at] = k[(g * n_pos + p) * s.hd + d];
-              kt16[at] = k16[(g * n_pos + p) * s.hd + d];
-            }
+        const std::size_t kb = rapid::ops::key_bytes(type, s.hd, cap), vb = cap * rapid::ops::value_row_bytes(type, s.hd);
+        std::vector<std::byte> keys(s.n_kv_heads * kb, std::byte{0xff}), values(s.n_kv_heads * vb, std::byte{0xff});
+        std::vector<float> kr(k.size()), vr(v.size());  // what the cache holds, widened: the reference's K and V
         std::vector<rapid::ops::kv_slab> slabs;
         for (std::size_t g = 0; g < s.n_kv_heads; ++g) {
-          const std::size_t at = g * n_pos * s.hd, kat = g * cap * s.hd;
-          slabs.push_back(f16 ? rapid::ops::kv_slab{reinterpret_cast<const std::byte*>(kt16.data() + kat),
-                                                    reinterpret_cast<const std::byte*>(v16.data() + at), true}
-                              : rapid::ops::kv_slab{reinterpret_cast<const std::byte*>(kt.data() + kat),
-                                                    reinterpret_cast<const std::byte*>(v.data() + at), false});
+          for (std::size_t p = 0; p < n_pos; ++p) {
+            const std::size_t at = (g * n_pos + p) * s.hd;
+            rapid::ops::store_key(type, keys.data() + g * kb, p, k.data() + at, s.hd);
+            rapid::ops::store_value(type, values.data() + g * vb, p, v.data() + at, s.hd);
+            rapid::ops::load_position(type, keys.data() + g * kb, values.data() + g * vb, p, s.hd, kr.data() + at, vr.data() + at);
+          }
+          slabs.push_back({keys.data() + g * kb, values.data() + g * vb, type});
+        }
+        // The cache holds K and V to its precision: exact (F32), fp16 rounding, 8-bit codes per 32.
+        const double tolerance = type == kv_type::f32 ? 0 : type == kv_type::f16 ? 1e-3 : 0.03;
+        CHECK(max_abs_diff(kr, k) <= tolerance * 4);
+        CHECK(max_abs_diff(vr, v) <= tolerance * 4);
+        // A Q8_0 cache scores 8-bit query rows (per 32 dimensions): the reference gets them widened.
+        std::vector<float> qr = q;
+        if (type == kv_type::q8_0) {
+          std::vector<rapid::block_q8_act32> qq(q.size() / 32);
+          rapid::ops::quantize_q8_act32(q.data(), qq.data(), q.size());
+          for (std::size_t i = 0; i < q.size(); ++i) qr[i] = static_cast<float>(qq[i / 32].qs[i % 32]) * qq[i / 32].d;
         }
         std::vector<float> out(q.size()), want(q.size());
         rapid::ops::attention(q.data(), {s.n_tokens, s.pos0, s.n_heads, s.n_kv_heads, s.hd}, slabs.data(), out.data(), threads);
-        ref::attention(q.data(), k.data(), v.data(), s.n_tokens, s.pos0, s.n_heads, s.n_kv_heads, s.hd, n_pos, want.data());
-        INFO("tokens " << s.n_tokens << " pos0 " << s.pos0 << " heads " << s.n_heads << "/" << s.n_kv_heads << " f16 " << f16
-                       << " threads " << threads);
+        ref::attention(qr.data(), kr.data(), vr.data(), s.n_tokens, s.pos0, s.n_heads, s.n_kv_heads, s.hd, n_pos, want.data());
+        INFO("tokens " << s.n_tokens << " pos0 " << s.pos0 << " heads " << s.n_heads << "/" << s.n_kv_heads << " "
+                       << rapid::ops::name_of(type) << " threads " << threads);
         CHECK(max_abs_diff(out, want) <= 2e-5);
       }
     }

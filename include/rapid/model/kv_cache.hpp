@@ -1,8 +1,8 @@
 #pragma once
-// Key/value cache preallocated for a chosen context, F16 (default) or F32, with rollback.
+// Key/value cache preallocated for a chosen context, F16 (default), F32 or Q8_0, with rollback.
 // Each (layer, kv head) owns a contiguous slab of keys and one of values, so attention streams
-// them: values (capacity, head_dim); keys in tiles of ops::key_tile positions stored transposed,
-// (head_dim, key_tile) each (ops::key_offset), which lets attention score 16 positions per FMA.
+// them: keys in tiles of ops::key_tile positions, values in rows, in the layouts of
+// ops/kv_layout.hpp, which attention reads in place.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -18,25 +18,26 @@
 
 namespace rapid::model {
 
-enum class kv_type { f16, f32 };
+using ops::kv_type;
 
 class kv_cache {
 public:
   kv_cache() = default;
   kv_cache(std::size_t n_layers, std::size_t n_kv_heads, std::size_t head_dim, std::size_t capacity, kv_type type)
-      : n_layers_(n_layers), n_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity), type_(type),
-        elem_bytes_(type == kv_type::f16 ? 2 : 4),
-        slab_bytes_((capacity + ops::key_tile - 1) / ops::key_tile * ops::key_tile * head_dim * elem_bytes_),
+      : n_layers_(n_layers), n_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity), type_(checked(type, head_dim)),
+        key_slab_bytes_(ops::key_bytes(type, head_dim, capacity)), value_slab_bytes_(capacity * ops::value_row_bytes(type, head_dim)),
         // Default-initialised: pages are only touched (and counted in RSS) as positions fill.
-        k_(new std::byte[n_layers * n_kv_heads * slab_bytes_]), v_(new std::byte[n_layers * n_kv_heads * slab_bytes_]) {}
+        k_(new std::byte[n_layers * n_kv_heads * key_slab_bytes_]), v_(new std::byte[n_layers * n_kv_heads * value_slab_bytes_]) {}
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }  // committed positions
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] kv_type type() const noexcept { return type_; }
   [[nodiscard]] std::size_t head_dim() const noexcept { return head_dim_; }
-  [[nodiscard]] std::size_t bytes() const noexcept { return 2 * n_layers_ * n_heads_ * slab_bytes_; }
+  [[nodiscard]] std::size_t bytes() const noexcept { return n_layers_ * n_heads_ * (key_slab_bytes_ + value_slab_bytes_); }
   /// Bytes one position occupies across all layers (keys and values): the per-token read cost.
-  [[nodiscard]] std::size_t bytes_per_position() const noexcept { return 2 * n_layers_ * n_heads_ * head_dim_ * elem_bytes_; }
+  [[nodiscard]] std::size_t bytes_per_position() const noexcept {
+    return n_layers_ * n_heads_ * (ops::key_tile_bytes(type_, head_dim_) / ops::key_tile + ops::value_row_bytes(type_, head_dim_));
+  }
 
   /// Throws capacity_error unless `n` more positions fit.
   void reserve_positions(std::size_t n) const {
@@ -59,21 +60,19 @@ public:
     if (first > size_ || count > size_ - first)
       throw invalid_argument("kv_cache::erase(" + std::to_string(first) + ", " + std::to_string(count) +
                              ") beyond the " + std::to_string(size_) + " positions held");
-    const std::size_t row = head_dim_ * elem_bytes_, moved = size_ - first - count;
+    const std::size_t row = ops::value_row_bytes(type_, head_dim_), moved = size_ - first - count;
+    const std::size_t tile_bytes = ops::key_tile_bytes(type_, head_dim_);
     const bool whole_tiles = first % ops::key_tile == 0 && count % ops::key_tile == 0;
     for (std::size_t l = 0; l < n_layers_; ++l)
       for (std::size_t h = 0; h < n_heads_; ++h) {
-        std::byte* v = slab(v_.get(), l, h);
+        std::byte* v = values_slab(l, h);
         std::memmove(v + first * row, v + (first + count) * row, moved * row);
-        std::byte* k = slab(k_.get(), l, h);
+        std::byte* k = keys_slab(l, h);
         if (whole_tiles) {  // tiles move as they are (the last one may carry unused lanes)
           const std::size_t tiles = (moved + ops::key_tile - 1) / ops::key_tile;
-          std::memmove(k + first * row, k + (first + count) * row, tiles * ops::key_tile * row);
+          std::memmove(k + first / ops::key_tile * tile_bytes, k + (first + count) / ops::key_tile * tile_bytes, tiles * tile_bytes);
         } else {
-          for (std::size_t p = first; p < first + moved; ++p)
-            for (std::size_t d = 0; d < head_dim_; ++d)
-              std::memcpy(k + ops::key_offset(p, d, head_dim_) * elem_bytes_,
-                          k + ops::key_offset(p + count, d, head_dim_) * elem_bytes_, elem_bytes_);
+          for (std::size_t p = first; p < first + moved; ++p) ops::copy_key(type_, k, p, p + count, head_dim_);
         }
       }
     size_ -= count;
@@ -84,18 +83,8 @@ public:
   /// Stores one position of every kv head of a layer. k, v: (n_kv_heads, head_dim)
   void store(std::size_t layer, std::size_t pos, const float* k, const float* v) noexcept {
     for (std::size_t h = 0; h < n_heads_; ++h) {
-      std::byte* kd = slab(k_.get(), layer, h);
-      std::byte* vd = slab(v_.get(), layer, h) + pos * head_dim_ * elem_bytes_;
-      const float* kh = k + h * head_dim_;
-      if (type_ == kv_type::f16) {
-        auto* k16 = reinterpret_cast<std::uint16_t*>(kd);
-        for (std::size_t d = 0; d < head_dim_; ++d) k16[ops::key_offset(pos, d, head_dim_)] = f32_to_fp16(kh[d]);
-        f32_to_fp16_row(v + h * head_dim_, reinterpret_cast<std::uint16_t*>(vd), head_dim_);
-      } else {
-        auto* k32 = reinterpret_cast<float*>(kd);
-        for (std::size_t d = 0; d < head_dim_; ++d) k32[ops::key_offset(pos, d, head_dim_)] = kh[d];
-        std::copy_n(v + h * head_dim_, head_dim_, reinterpret_cast<float*>(vd));
-      }
+      ops::store_key(type_, keys_slab(layer, h), pos, k + h * head_dim_, head_dim_);
+      ops::store_value(type_, values_slab(layer, h), pos, v + h * head_dim_, head_dim_);
     }
   }
   /// Writes the committed positions to `out`: a header with the shape, then per (layer, kv head)
@@ -105,8 +94,8 @@ public:
     out.write(reinterpret_cast<const char*>(header), sizeof header);
     for (std::size_t l = 0; l < n_layers_; ++l)
       for (std::size_t h = 0; h < n_heads_; ++h) {
-        out.write(reinterpret_cast<const char*>(slab(k_.get(), l, h)), static_cast<std::streamsize>(key_bytes(size_)));
-        out.write(reinterpret_cast<const char*>(slab(v_.get(), l, h)), static_cast<std::streamsize>(size_ * head_dim_ * elem_bytes_));
+        out.write(reinterpret_cast<const char*>(keys(l, h)), static_cast<std::streamsize>(ops::key_bytes(type_, head_dim_, size_)));
+        out.write(reinterpret_cast<const char*>(values(l, h)), static_cast<std::streamsize>(size_ * ops::value_row_bytes(type_, head_dim_)));
       }
     if (!out) throw io_error("kv_cache::save: write failed (disk full?)");
   }
@@ -117,19 +106,23 @@ public:
     std::uint64_t header[6] = {};
     in.read(reinterpret_cast<char*>(header), sizeof header);
     if (!in || header[0] != snapshot_magic) throw format_error("not a rapid KV cache snapshot (bad header)");
+    const auto type_name = [](std::uint64_t t) {
+      return t <= static_cast<std::uint64_t>(kv_type::q8_0) ? std::string(ops::name_of(static_cast<kv_type>(t))) : "unknown type " + std::to_string(t);
+    };
     if (header[1] != n_layers_ || header[2] != n_heads_ || header[3] != head_dim_ || header[4] != static_cast<std::uint64_t>(type_))
       throw format_error("KV snapshot shape (" + std::to_string(header[1]) + " layers, " + std::to_string(header[2]) +
-                         " kv heads, head_dim " + std::to_string(header[3]) + ", type " + std::to_string(header[4]) +
+                         " kv heads, head_dim " + std::to_string(header[3]) + ", " + type_name(header[4]) +
                          ") does not match this cache (" + std::to_string(n_layers_) + ", " + std::to_string(n_heads_) + ", " +
-                         std::to_string(head_dim_) + ", " + std::to_string(static_cast<int>(type_)) + "): another model or --kv type");
+                         std::to_string(head_dim_) + ", " + type_name(static_cast<std::uint64_t>(type_)) +
+                         "): another model or --kv type");
     const std::size_t n = header[5];
     if (n > capacity_)
       throw capacity_error("KV snapshot holds " + std::to_string(n) + " positions, more than this cache's capacity " +
                            std::to_string(capacity_));
     for (std::size_t l = 0; l < n_layers_; ++l)
       for (std::size_t h = 0; h < n_heads_; ++h) {
-        in.read(reinterpret_cast<char*>(slab(k_.get(), l, h)), static_cast<std::streamsize>(key_bytes(n)));
-        in.read(reinterpret_cast<char*>(slab(v_.get(), l, h)), static_cast<std::streamsize>(n * head_dim_ * elem_bytes_));
+        in.read(reinterpret_cast<char*>(keys_slab(l, h)), static_cast<std::streamsize>(ops::key_bytes(type_, head_dim_, n)));
+        in.read(reinterpret_cast<char*>(values_slab(l, h)), static_cast<std::streamsize>(n * ops::value_row_bytes(type_, head_dim_)));
       }
     if (!in) {
       size_ = 0;
@@ -138,26 +131,29 @@ public:
     size_ = n;
   }
 
-  /// A (layer, kv head) slab: keys in key tiles (ops::key_offset), values (capacity, head_dim),
+  /// A (layer, kv head) slab: keys in key tiles, values in rows (ops/kv_layout.hpp),
   /// of type(). Positions < size() are valid.
-  [[nodiscard]] const std::byte* keys(std::size_t layer, std::size_t head) const noexcept { return slab(k_.get(), layer, head); }
-  [[nodiscard]] const std::byte* values(std::size_t layer, std::size_t head) const noexcept { return slab(v_.get(), layer, head); }
+  [[nodiscard]] const std::byte* keys(std::size_t layer, std::size_t head) const noexcept { return keys_slab(layer, head); }
+  [[nodiscard]] const std::byte* values(std::size_t layer, std::size_t head) const noexcept { return values_slab(layer, head); }
 
 private:
   static constexpr std::uint64_t snapshot_magic = 0x3176'4b44'4950'4152ull;  // "RAPIDKv1"
-  /// Bytes of the key tiles holding positions [0, n).
-  [[nodiscard]] std::size_t key_bytes(std::size_t n) const noexcept {
-    return (n + ops::key_tile - 1) / ops::key_tile * ops::key_tile * head_dim_ * elem_bytes_;
+  static kv_type checked(kv_type t, std::size_t head_dim) {
+    ops::check_kv_head_dim(t, head_dim);
+    return t;
   }
-  [[nodiscard]] std::byte* slab(std::byte* base, std::size_t layer, std::size_t head) const noexcept {
-    return base + (layer * n_heads_ + head) * slab_bytes_;
+  [[nodiscard]] std::byte* keys_slab(std::size_t layer, std::size_t head) const noexcept {
+    return k_.get() + (layer * n_heads_ + head) * key_slab_bytes_;
+  }
+  [[nodiscard]] std::byte* values_slab(std::size_t layer, std::size_t head) const noexcept {
+    return v_.get() + (layer * n_heads_ + head) * value_slab_bytes_;
   }
   std::size_t n_layers_ = 0, n_heads_ = 0, head_dim_ = 0, capacity_ = 0;
   kv_type type_ = kv_type::f16;
-  std::size_t elem_bytes_ = 2, slab_bytes_ = 0;
+  std::size_t key_slab_bytes_ = 0, value_slab_bytes_ = 0;
   std::size_t size_ = 0;
-  std::unique_ptr<std::byte[]> k_;  // (n_layers, n_kv_heads, capacity / key_tile, head_dim, key_tile)
-  std::unique_ptr<std::byte[]> v_;  // (n_layers, n_kv_heads, capacity, head_dim)
+  std::unique_ptr<std::byte[]> k_;  // (n_layers, n_kv_heads, capacity / key_tile) key tiles (ops::key_tile_bytes each)
+  std::unique_ptr<std::byte[]> v_;  // (n_layers, n_kv_heads, capacity) value rows (ops::value_row_bytes each)
 };
 
 } // namespace rapid::model

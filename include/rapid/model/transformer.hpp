@@ -175,7 +175,7 @@ public:
         kv_.store(l, pos0 + i, ki, vi);
       }
       for (std::size_t h = 0; h < c.n_kv_heads; ++h)
-        slabs[h] = {kv_.keys(l, h), kv_.values(l, h), kv_.type() == kv_type::f16};
+        slabs[h] = {kv_.keys(l, h), kv_.values(l, h), kv_.type()};
       ops::attention(q_.data(), {n, pos0, c.n_heads, c.n_kv_heads, c.head_dim}, slabs.data(), att_.data(), options_.threads);
       ops::matmul(lw.wo, span(att_, n * c.q_width()), n, span(o_, n * e), ko);
       ops::add_inplace(o_.data(), x_.data(), n * e);

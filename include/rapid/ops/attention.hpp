@@ -15,11 +15,17 @@
 // scores of 16 positions are head_dim broadcast-FMAs with no horizontal reduction, and each tile
 // is read once for all query rows of a work item: every token of its query tile times every
 // query head of its group (GQA), 8 rows per pass in registers. Values stay (position, head_dim)
-// and are widened in registers, once per group of up to 7 query rows.
+// and are widened in registers, once per group of up to 7 query rows. A Q8_0 cache (kv_layout.hpp)
+// is read in place: the query rows are quantized to 8 bits per 32 dimensions (as llama.cpp does
+// for a q8_0 K cache) and scored with int8 dot products (vpdpbusd, 64 multiply-adds each), values
+// are widened in registers.
+//
+// The next block's keys and values are prefetched into L2 while the current block computes.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -32,7 +38,9 @@
 #endif
 
 #include "rapid/core/fp16.hpp"
+#include "rapid/ops/activation.hpp"
 #include "rapid/ops/even_passes.hpp"
+#include "rapid/ops/kv_layout.hpp"
 #include "rapid/ops/row.hpp"
 #include "rapid/ops/threads.hpp"
 #include "rapid/ops/vector.hpp"
@@ -47,18 +55,12 @@ struct attention_shape {
   std::size_t head_dim;
 };
 
-/// Keys of a slab come in tiles of key_tile positions, each (head_dim, key_tile): element d of
-/// position p sits at key_offset(p, d, head_dim). Slab capacities are multiples of key_tile.
-inline constexpr std::size_t key_tile = 16;
-[[nodiscard]] constexpr std::size_t key_offset(std::size_t p, std::size_t d, std::size_t head_dim) noexcept {
-  return (p / key_tile) * head_dim * key_tile + d * key_tile + p % key_tile;
-}
-
-/// One (kv head)'s cache, F16 or F32: keys in key tiles (see key_offset), values (capacity, head_dim).
+/// One (kv head)'s cache in the layout of ops/kv_layout.hpp: keys in key tiles, values in rows.
+/// Slab capacities are multiples of key_tile.
 struct kv_slab {
   const std::byte* keys;
   const std::byte* values;
-  bool f16;
+  kv_type type;
 };
 
 namespace detail {
@@ -66,9 +68,17 @@ inline constexpr std::size_t kv_block = 64;    // positions widened to f32 at a 
 inline constexpr std::size_t kv_chunk = 256;   // positions per partial result (a multiple of kv_block)
 inline constexpr std::size_t query_tile = 16;  // tokens per work item
 
-inline void load_rows(const std::byte* base, bool f16, std::size_t first, std::size_t n, std::size_t head_dim, float* out) {
-  if (f16) fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(base) + first * head_dim, out, n * head_dim);
-  else std::copy_n(reinterpret_cast<const float*>(base) + first * head_dim, n * head_dim, out);
+// Values of positions [first, first + n) widened to f32. out: (n, head_dim)
+inline void load_rows(const std::byte* base, kv_type t, std::size_t first, std::size_t n, std::size_t head_dim, float* out) {
+  if (t == kv_type::f16) fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(base) + first * head_dim, out, n * head_dim);
+  else if (t == kv_type::f32) std::copy_n(reinterpret_cast<const float*>(base) + first * head_dim, n * head_dim, out);
+  else {  // Q8_0: d * code, the arithmetic of accumulate_q8
+    const auto* blocks = reinterpret_cast<const block_q8_0*>(base + first * value_row_bytes(t, head_dim));
+    for (std::size_t b = 0; b < n * head_dim / kv_q8_block; ++b) {
+      const float d = fp16_to_f32(blocks[b].d);
+      for (std::size_t i = 0; i < kv_q8_block; ++i) out[b * kv_q8_block + i] = static_cast<float>(blocks[b].qs[i]) * d;
+    }
+  }
 }
 
 // Running softmax state of one query row over part of the KV range.
@@ -88,15 +98,14 @@ public:
   /// every: calls of step() per line (>= 1).
   line_prefetcher(const kv_slab& kv, std::size_t first, std::size_t n, std::size_t hd, std::size_t every) noexcept
       : every_(std::max<std::size_t>(1, every)), countdown_(every_) {
-    const std::size_t es = kv.f16 ? 2 : 4;
-    key_ = kv.keys + first / key_tile * key_tile * hd * es;
-    key_end_ = kv.keys + (first + n + key_tile - 1) / key_tile * key_tile * hd * es;
-    value_ = kv.values + first * hd * es;
-    value_end_ = kv.values + (first + n) * hd * es;
+    key_ = kv.keys + key_bytes(kv.type, hd, first) - (first % key_tile != 0 ? key_tile_bytes(kv.type, hd) : 0);
+    key_end_ = kv.keys + key_bytes(kv.type, hd, first + n);
+    value_ = kv.values + first * value_row_bytes(kv.type, hd);
+    value_end_ = kv.values + (first + n) * value_row_bytes(kv.type, hd);
   }
   /// Cache lines of keys and values for n positions.
   [[nodiscard]] static std::size_t lines(const kv_slab& kv, std::size_t n, std::size_t hd) noexcept {
-    return 2 * (n + key_tile - 1) / key_tile * key_tile * hd * (kv.f16 ? 2 : 4) / line;
+    return (key_bytes(kv.type, hd, n) + n * value_row_bytes(kv.type, hd)) / line;
   }
   [[nodiscard]] std::size_t calls() const noexcept { return calls_; }
   void step() noexcept {
@@ -154,9 +163,9 @@ struct simd512 {
   static type mul(type a, type b) noexcept { return _mm512_mul_ps(a, b); }
 };
 using simd_wide = simd512;
-inline constexpr std::size_t score_rows = 8;      // query rows per pass over the key tiles
+inline constexpr std::size_t score_rows = 12;     // query rows per pass over the key tiles
 inline constexpr std::size_t tiles_per_pass = 2;  // key tiles per pass: 16 accumulator chains
-inline constexpr std::size_t value_rows = 7;      // query rows per pass over the values
+inline constexpr std::size_t value_rows = 10;     // query rows per pass over the values
 #else
 using simd_wide = simd256;
 inline constexpr std::size_t score_rows = 4;
@@ -229,27 +238,135 @@ inline void accumulate_simd(const float* w, std::size_t ldw, const void* v, std:
     }
   }
 }
+
+#if RAPID_ATTENTION_AVX512 && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define RAPID_ATTENTION_Q8_VNNI 1
+inline constexpr std::size_t q8_score_rows = 10;  // 10 int32 + 10 f32 accumulators
+inline constexpr std::size_t q8_value_rows = 10;  // 20 accumulators: fewer passes widening the codes
+
+// tile_scores_q8 for R rows with vpdpbusd: 16 positions x 4 dimensions per instruction, the
+// codes + 128 as the unsigned operand, so the exact dot is the sum minus 128 * (sum of q codes).
+template <std::size_t R>
+inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const std::byte* keys, std::size_t tile0,
+                                std::size_t tiles, float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
+  const std::size_t hd = nblk * kv_q8_block, tb = key_tile_bytes(kv_type::q8_0, hd);
+  const __m512 vs = _mm512_set1_ps(scale);
+  for (std::size_t i = 0; i < tiles; ++i) {
+    const std::byte* tile = keys + (tile0 + i) * tb;
+    __m512 s[R];
+    for (std::size_t j = 0; j < R; ++j) s[j] = _mm512_setzero_ps();
+    for (std::size_t b = 0; b < nblk; ++b) {
+      const __m512 kd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile + detail::q8_key_scale(0, b, hd))));
+      __m512i dot[R];
+      for (std::size_t j = 0; j < R; ++j) dot[j] = _mm512_setzero_si512();
+      for (std::size_t g = 0; g < kv_q8_block / 4; ++g) {
+        ahead.step();
+        const __m512i codes = _mm512_loadu_si512(tile + detail::q8_key_code(0, b * kv_q8_block + 4 * g));
+        for (std::size_t j = 0; j < R; ++j) {
+          std::int32_t q4;
+          std::memcpy(&q4, q[j * nblk + b].qs + 4 * g, 4);
+          dot[j] = _mm512_dpbusd_epi32(dot[j], codes, _mm512_set1_epi32(q4));
+        }
+      }
+      for (std::size_t j = 0; j < R; ++j) {
+        const block_q8_act32& qb = q[j * nblk + b];
+        const __m512i exact = _mm512_sub_epi32(dot[j], _mm512_set1_epi32(128 * qb.sum));
+        s[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), _mm512_mul_ps(kd, _mm512_set1_ps(qb.d)), s[j]);
+      }
+    }
+    for (std::size_t j = 0; j < R; ++j) _mm512_storeu_ps(sc + j * ldsc + i * key_tile, _mm512_mul_ps(s[j], vs));
+  }
+}
+
+// accumulate_simd for Q8_0 values: v = d * code widened in registers once per pass, the
+// arithmetic of load_rows then axpy. v: (n, nblk) blocks from the first position; acc: (R, hd).
+template <std::size_t R>
+inline void accumulate_q8_avx512(const float* w, std::size_t ldw, const block_q8_0* v, std::size_t n, std::size_t nblk,
+                                 float* acc, line_prefetcher& ahead) noexcept {
+  const std::size_t hd = nblk * kv_q8_block;
+  for (std::size_t b = 0; b < nblk; ++b) {
+    __m512 lo[R], hi[R];
+    for (std::size_t r = 0; r < R; ++r) {
+      lo[r] = _mm512_loadu_ps(acc + r * hd + b * kv_q8_block);
+      hi[r] = _mm512_loadu_ps(acc + r * hd + b * kv_q8_block + 16);
+    }
+    for (std::size_t p = 0; p < n; ++p) {
+      ahead.step();
+      const block_q8_0& blk = v[p * nblk + b];
+      const __m512 d = _mm512_set1_ps(fp16_to_f32(blk.d));
+      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs)),
+                    c2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs + 16));
+      const __m512 vl = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c)), d);
+      const __m512 vh = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c2)), d);
+      for (std::size_t r = 0; r < R; ++r) {
+        const __m512 wr = _mm512_set1_ps(w[r * ldw + p]);
+        lo[r] = _mm512_fmadd_ps(wr, vl, lo[r]);
+        hi[r] = _mm512_fmadd_ps(wr, vh, hi[r]);
+      }
+    }
+    for (std::size_t r = 0; r < R; ++r) {
+      _mm512_storeu_ps(acc + r * hd + b * kv_q8_block, lo[r]);
+      _mm512_storeu_ps(acc + r * hd + b * kv_q8_block + 16, hi[r]);
+    }
+  }
+}
+#endif
 #endif
 
-inline void tile_scores(const float* q, std::size_t rows, std::size_t hd, const kv_slab& kv, std::size_t tile0,
-                        std::size_t tiles, float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
+// Scores from Q8_0 keys: sc[j * ldsc + p] = scale * sum_b fma-chained (k codes . q codes of
+// block b) * (fp16 kd_b * qd_b), blocks in order. The integer dots are exact, so every build
+// and the vpdpbusd kernel give the same floats. q: (rows, nblk) quantized query rows.
+inline void tile_scores_q8(const block_q8_act32* q, std::size_t rows, std::size_t nblk, const std::byte* keys, std::size_t tile0,
+                           std::size_t tiles, float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
+#if RAPID_ATTENTION_Q8_VNNI
+  in_even_passes<q8_score_rows>(rows, [&](auto r, std::size_t j) {
+    tile_scores_q8_vnni<decltype(r)::value>(q + j * nblk, nblk, keys, tile0, tiles, scale, sc + j * ldsc, ldsc, ahead);
+  });
+#else
+  (void)ahead;
+  const std::size_t hd = nblk * kv_q8_block, tb = key_tile_bytes(kv_type::q8_0, hd);
+  for (std::size_t j = 0; j < rows; ++j)
+    for (std::size_t i = 0; i < tiles; ++i) {
+      const std::byte* tile = keys + (tile0 + i) * tb;
+      for (std::size_t l = 0; l < key_tile; ++l) {
+        float s = 0;
+        for (std::size_t b = 0; b < nblk; ++b) {
+          const block_q8_act32& qb = q[j * nblk + b];
+          std::int32_t dot = 0;
+          for (std::size_t d = 0; d < kv_q8_block; ++d)
+            dot += (static_cast<std::int32_t>(tile[detail::q8_key_code(l, b * kv_q8_block + d)]) - 128) * qb.qs[d];
+          std::uint16_t kd;
+          std::memcpy(&kd, tile + detail::q8_key_scale(l, b, hd), 2);
+          s = std::fma(static_cast<float>(dot), fp16_to_f32(kd) * qb.d, s);
+        }
+        sc[j * ldsc + i * key_tile + l] = s * scale;
+      }
+    }
+#endif
+}
+
+// q: (rows, hd) query rows; qq: the same rows quantized (Q8_0 caches only).
+inline void tile_scores(const float* q, const block_q8_act32* qq, std::size_t rows, std::size_t hd, const kv_slab& kv,
+                        std::size_t tile0, std::size_t tiles, float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
+  if (kv.type == kv_type::q8_0) return tile_scores_q8(qq, rows, hd / kv_q8_block, kv.keys, tile0, tiles, scale, sc, ldsc, ahead);
 #if RAPID_ATTENTION_AVX2
   const auto run = [&]<bool F16>() {
     in_even_passes<score_rows>(rows, [&](auto r, std::size_t j) {
       tile_scores_simd<simd_wide, decltype(r)::value, F16>(q + j * hd, hd, kv.keys, tile0, tiles, scale, sc + j * ldsc, ldsc, ahead);
     });
   };
-  if (kv.f16) run.template operator()<true>();
+  if (kv.type == kv_type::f16) run.template operator()<true>();
   else run.template operator()<false>();
 #else
   (void)ahead;
+  const bool f16 = kv.type == kv_type::f16;
   float k[key_tile];
   for (std::size_t j = 0; j < rows; ++j)
     for (std::size_t i = 0; i < tiles; ++i) {
       float acc[key_tile] = {};
       const std::size_t base = (tile0 + i) * hd * key_tile;
       for (std::size_t d = 0; d < hd; ++d) {
-        if (kv.f16) fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(kv.keys) + base + d * key_tile, k, key_tile);
+        if (f16) fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(kv.keys) + base + d * key_tile, k, key_tile);
         else std::copy_n(reinterpret_cast<const float*>(kv.keys) + base + d * key_tile, key_tile, k);
         const float qd = q[j * hd + d];
         for (std::size_t l = 0; l < key_tile; ++l) acc[l] = std::fma(qd, k[l], acc[l]);
@@ -262,6 +379,14 @@ inline void tile_scores(const float* q, std::size_t rows, std::size_t hd, const 
 // v: positions [first, first + n) of the values slab; vb: (kv_block, hd) scratch for widening.
 inline void accumulate_rows(const float* w, std::size_t ldw, const kv_slab& kv, std::size_t first, std::size_t n,
                             std::size_t hd, std::size_t rows, float* vb, float* acc, line_prefetcher& ahead) noexcept {
+#if RAPID_ATTENTION_Q8_VNNI
+  if (kv.type == kv_type::q8_0) {
+    const auto* v = reinterpret_cast<const block_q8_0*>(kv.values + first * value_row_bytes(kv.type, hd));
+    return in_even_passes<q8_value_rows>(rows, [&](auto r, std::size_t j) {
+      accumulate_q8_avx512<decltype(r)::value>(w + j * ldw, ldw, v, n, hd / kv_q8_block, acc + j * hd, ahead);
+    });
+  }
+#endif
 #if RAPID_ATTENTION_AVX2
   const auto run = [&]<class V, std::size_t MaxR>() {
     const auto go = [&]<bool F16>(const auto* values) {  // values: positions [first, first + n)
@@ -269,14 +394,14 @@ inline void accumulate_rows(const float* w, std::size_t ldw, const kv_slab& kv, 
         accumulate_simd<V, decltype(r)::value, F16>(w + j * ldw, ldw, values, n, hd, acc + j * hd, ahead);
       });
     };
-    if (!kv.f16) go.template operator()<false>(reinterpret_cast<const float*>(kv.values) + first * hd);
+    if (kv.type == kv_type::f32) go.template operator()<false>(reinterpret_cast<const float*>(kv.values) + first * hd);
     else go.template operator()<true>(reinterpret_cast<const std::uint16_t*>(kv.values) + first * hd);
   };
-  if (hd % (2 * simd_wide::lanes) == 0) return run.template operator()<simd_wide, value_rows>();
-  if (hd % 16 == 0) return run.template operator()<simd256, 4>();
+  if (kv.type != kv_type::q8_0 && hd % (2 * simd_wide::lanes) == 0) return run.template operator()<simd_wide, value_rows>();
+  if (kv.type != kv_type::q8_0 && hd % 16 == 0) return run.template operator()<simd256, 4>();
 #endif
   (void)ahead;
-  load_rows(kv.values, kv.f16, first, n, hd, vb);
+  load_rows(kv.values, kv.type, first, n, hd, vb);
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t p = 0; p < n; ++p) axpy(w[r * ldw + p], vb + p * hd, acc + r * hd, hd);
 }
@@ -299,9 +424,10 @@ inline float exp_shifted(float* sc, std::size_t n, float m) noexcept {
 
 // Per-thread buffers of attend_chunk (grown once, reused across calls).
 struct attention_buffers {
-  std::vector<float> vb;  // (kv_block, hd) values as f32 (portable path)
+  std::vector<float> vb;  // (kv_block, hd) values widened to f32 (portable path)
   std::vector<float> sc;  // (rows, kv_block) scores, then softmax weights
   std::vector<float> q;   // (rows, hd) the query rows of the tile, contiguous
+  std::vector<block_q8_act32> qq;  // (rows, hd / 32) the same rows quantized (Q8_0 caches)
 };
 inline attention_buffers& thread_buffers() {
   thread_local attention_buffers b;
@@ -326,6 +452,10 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
   float* const sc = buf.sc.data();
   float* const qt = buf.q.data();
   for (std::size_t t = t0; t < t1; ++t) std::copy_n(q + (t * s.n_heads + g * group) * hd, group * hd, qt + (t - t0) * group * hd);
+  if (kv.type == kv_type::q8_0) {  // each row's own scales: a row's scores never depend on its neighbours
+    buf.qq.resize(rows * hd / kv_q8_block);
+    quantize_q8_act32(qt, buf.qq.data(), rows * hd);
+  }
   const std::size_t end = s.pos0 + t1;  // the last token of the tile sees positions [0, end)
   std::size_t steps_per_block = 0;       // prefetcher steps the last block's kernels took
   for (std::size_t b = c0; b < c1 && b < end; b += kv_block) {
@@ -335,7 +465,11 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
     line_prefetcher ahead(kv, next, next_n, hd, steps_per_block / std::max<std::size_t>(1, line_prefetcher::lines(kv, next_n, hd)));
     // Every row's scores from the key tiles covering [b, b + nb) (tiles may run past nb, and a
     // row past what its token sees: those lanes are never read).
-    tile_scores(qt, rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, kv_block, ahead);
+    {  // this block's values, from L2 (prefetched during the last block) into L1 while the scores compute
+      const std::size_t row = value_row_bytes(kv.type, hd);
+      for (std::size_t o = 0; o < nb * row; o += 64) __builtin_prefetch(kv.values + b * row + o, 0, 3);
+    }
+    tile_scores(qt, buf.qq.data(), rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, kv_block, ahead);
     for (std::size_t r = 0; r < rows; ++r) {
       float* sr = sc + r * kv_block;
       const std::size_t visible = s.pos0 + t0 + r / group + 1;
