@@ -41,6 +41,10 @@ int main(int argc, char** argv) {
     for (const auto d : depths) max_depth = std::max(max_depth, d);
     auto model = std::make_shared<const rapid::model::model>(model_path, rapid::model::model_options{.interleave = !no_interleave});
     const auto& c = model->config();
+    if (max_depth + max_k > c.n_ctx_train)
+      throw rapid::invalid_argument("depth " + std::to_string(max_depth) + " + k " + std::to_string(max_k) +
+                                    " exceeds the model's training context " + std::to_string(c.n_ctx_train) +
+                                    " (use a depth of at most " + std::to_string(c.n_ctx_train - max_k) + ")");
     std::printf("model %s: %s, %zu layers, %zu/%zu heads, int8 kernels %s\n", model_path.c_str(), c.arch.c_str(),
                 c.n_layers, c.n_heads, c.n_kv_heads, rapid::ops::int8_kernel_arch);
     std::ofstream json;

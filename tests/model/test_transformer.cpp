@@ -290,7 +290,8 @@ TEST_CASE("kv_cache: a q8_0 cache refuses heads it cannot block, and snapshots o
   back.load(snapshot);
   REQUIRE(back.size() == 1);
   std::vector<float> kb(64), vb(64);
-  rapid::ops::load_position(back.type(), back.keys(1, 1), back.values(1, 1), 0, 64, kb.data(), vb.data());
+  REQUIRE(back.type() == rapid::model::kv_type::q8_0);
+  rapid::ops::load_position(rapid::model::kv_type::q8_0, back.keys(1, 1), back.values(1, 1), 0, 64, kb.data(), vb.data());
   CHECK(kb[5] == doctest::Approx(0.5f).epsilon(1e-3));  // 127 codes of an fp16 scale
   CHECK(vb[7] == doctest::Approx(-0.25f).epsilon(1e-3));
 }

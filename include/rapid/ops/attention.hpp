@@ -541,17 +541,23 @@ inline void attention(const float* q, const attention_shape& s, const kv_slab* s
       detail::attend_chunk(q, s, slabs[g], g, t0, t1, c * kv_chunk, std::min(context, (c + 1) * kv_chunk), scale,
                            pst + base, pacc + base * hd);
     }
-    for (std::size_t g = 0; g < s.n_kv_heads; ++g)
-      for (std::size_t r = 0; r < rows; ++r) {
-        float* o = out + ((r / group) * s.n_heads + g * group + r % group) * hd;
-        std::fill_n(o, hd, 0.f);
-        detail::row_state run;
-        for (std::size_t c = 0; c < chunks; ++c) {
-          const std::size_t i = (g * chunks + c) * rows + r;
-          detail::merge_partial(run, o, pst[i], pacc + i * hd, hd);
-        }
-        scale_inplace(1.f / run.sum, o, hd);
+    // Each (kv head, row) merges its chunks in order on one thread: at 32K a 30-row verification
+    // has 128 chunks per row, too much to leave to one thread.
+    const auto merges = static_cast<std::ptrdiff_t>(s.n_kv_heads * rows);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && s.n_kv_heads * rows * chunks >= 4096)
+#endif
+    for (std::ptrdiff_t m = 0; m < merges; ++m) {
+      const std::size_t g = static_cast<std::size_t>(m) / rows, r = static_cast<std::size_t>(m) % rows;
+      float* o = out + ((r / group) * s.n_heads + g * group + r % group) * hd;
+      std::fill_n(o, hd, 0.f);
+      detail::row_state run;
+      for (std::size_t c = 0; c < chunks; ++c) {
+        const std::size_t i = (g * chunks + c) * rows + r;
+        detail::merge_partial(run, o, pst[i], pacc + i * hd, hd);
       }
+      scale_inplace(1.f / run.sum, o, hd);
+    }
     return;
   }
 
