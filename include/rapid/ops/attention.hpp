@@ -460,12 +460,12 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
     // The next block (maybe in the next chunk), spread over this block's work as counted on the last.
     const std::size_t next = std::min(b + kv_block, s.pos0 + s.n_tokens), next_n = std::min(kv_block, s.pos0 + s.n_tokens - next);
     line_prefetcher ahead(kv, next, next_n, hd, steps_per_block);
-    // Every row's scores from the key tiles covering [b, b + nb) (tiles may run past nb, and a
-    // row past what its token sees: those lanes are never read).
     {  // this block's values, from L2 (prefetched during the last block) into L1 while the scores compute
       const std::size_t row = value_row_bytes(kv.type, hd);
       for (std::size_t o = 0; o < nb * row; o += 64) __builtin_prefetch(kv.values + b * row + o, 0, 3);
     }
+    // Every row's scores from the key tiles covering [b, b + nb) (tiles may run past nb, and a
+    // row past what its token sees: those lanes are never read).
     tile_scores(qt, buf.qq.data(), rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, kv_block, ahead);
     for (std::size_t r = 0; r < rows; ++r) {
       float* sr = sc + r * kv_block;
