@@ -10,10 +10,15 @@
 
 namespace rapid::bench {
 
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
 inline std::vector<std::size_t> parse_list(const std::string& s) {
   std::vector<std::size_t> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoul(item));
+  for (const auto& item : split_list(s)) out.push_back(std::stoul(item));
   return out;
 }
 

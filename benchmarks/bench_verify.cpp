@@ -50,11 +50,7 @@ int main(int argc, char** argv) {
     std::ofstream json;
     if (!json_path.empty()) json.open(json_path, std::ios::app);
     std::vector<rapid::ops::kv_type> kvs;
-    for (std::size_t at = 0; at <= kvs_s.size();) {
-      const std::size_t comma = std::min(kvs_s.find(',', at), kvs_s.size());
-      kvs.push_back(rapid::ops::parse_kv_type(kvs_s.substr(at, comma - at)));
-      at = comma + 1;
-    }
+    for (const auto& name : rapid::bench::split_list(kvs_s)) kvs.push_back(rapid::ops::parse_kv_type(name));
     std::printf("%-7s %-5s %-7s %-4s %10s %10s\n", "threads", "kv", "depth", "k", "ms", "ratio k/1");
 
     std::vector<rapid::model::token_id> tokens(max_k);  // (max_k) new tokens, varied ids
