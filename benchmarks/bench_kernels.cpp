@@ -209,9 +209,15 @@ void BM_attention(benchmark::State& state) {
 }
 void attention_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"k", "depth", "threads", "kv"});
-  for (auto type : {rapid::ops::kv_type::f16, rapid::ops::kv_type::q8_0})
+  for (auto type : {rapid::ops::kv_type::f16, rapid::ops::kv_type::q8_0, rapid::ops::kv_type::bf16}) {
+    try {
+      rapid::ops::check_kv_readable(type, 128);
+    } catch (const rapid::unsupported_error&) {
+      continue;  // bf16 without AMX
+    }
     for (int depth : {1024, 4096, 32768})
       for (int k : {1, 5, 11}) b->Args({k, depth, 2, static_cast<std::int64_t>(type)});
+  }
 }
 BENCHMARK(BM_attention)->Apply(attention_args)->UseRealTime()->Unit(benchmark::kMillisecond);
 

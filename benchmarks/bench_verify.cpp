@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads_s, "comma-separated thread counts");
   app.add_option("--depths", depths_s, "comma-separated cache depths");
   app.add_option("--k", ks_s, "comma-separated numbers of new tokens per forward");
-  app.add_option("--kv", kvs_s, "comma-separated KV cache types (f16, f32, q8_0), run side by side");
+  app.add_option("--kv", kvs_s, "comma-separated KV cache types (f16, f32, q8_0, bf16), run side by side");
   app.add_option("--repeats", repeats, "repetitions; the median is reported")->check(CLI::PositiveNumber);
   app.add_option("--json", json_path, "also write results as JSON lines");
   bool no_interleave = false;

@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include "rapid/ops/attention.hpp"
+
 namespace rapid::test {
 
 /// $RAPID_CACHE_DIR, else ~/.cache/rapid (the layout scripts/fetch_models.py writes).
@@ -31,6 +33,18 @@ inline std::optional<std::filesystem::path> cached(std::string_view relative) {
   if (models_required()) FAIL("missing cached file " << path.string() << " (run scripts/fetch_models.py)");
   else MESSAGE("skipped: " << path.string() << " not in the cache (run scripts/fetch_models.py)");
   return std::nullopt;
+}
+
+/// True when attention can read a BF16 KV cache here (AMX granted); otherwise says the test's
+/// bf16 part is skipped.
+inline bool bf16_cache_readable() {
+  try {
+    ops::check_kv_readable(ops::kv_type::bf16, 128);
+    return true;
+  } catch (const unsupported_error& e) {
+    MESSAGE("skipped the bf16 KV cache: " << e.what());
+    return false;
+  }
 }
 
 } // namespace rapid::test

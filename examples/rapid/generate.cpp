@@ -27,7 +27,14 @@ std::string read_text_file(const std::string& path) {
 void add_model_options(CLI::App& cmd, model_options& o) {
   cmd.add_option("--model,-m", o.path, "GGUF model file")->required();
   cmd.add_option("--threads,-t", o.threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--kv,--cache-type", o.kv, "KV cache type: f16, f32 or q8_0 (8.5 bits per value, as llama.cpp's -ctk/-ctv q8_0)")->check(CLI::IsMember({"f16", "f32", "q8_0"}));
+  add_kv_option(cmd, o.kv);
+}
+
+void add_kv_option(CLI::App& cmd, std::string& kv) {
+  cmd.add_option("--kv,--cache-type", kv,
+                 "KV cache type: f16, f32, q8_0 (8.5 bits per value, as llama.cpp's -ctk/-ctv q8_0) or bf16 (AMX "
+                 "machines: a verification's rows cost little more than one)")
+      ->check(CLI::IsMember({"f16", "f32", "q8_0", "bf16"}));
 }
 
 namespace {

@@ -35,7 +35,7 @@ void add_decoding_options(CLI::App& cmd, run_args& a) {
   cmd.add_option("--sink", a.sink, "MagicDec: sink tokens kept")->check(CLI::NonNegativeNumber);
   cmd.add_option("--window", a.window, "MagicDec: recent tokens kept")->check(CLI::NonNegativeNumber);
   cmd.add_option("--confidence-stop", a.confidence_stop, "stop drafting when the draft's q falls below this (0: off)");
-  cmd.add_option("--kv,--cache-type", a.kv, "KV cache type: f16, f32 or q8_0 (8.5 bits per value, as llama.cpp's -ctk/-ctv q8_0)")->check(CLI::IsMember({"f16", "f32", "q8_0"}));
+  add_kv_option(cmd, a.kv);
   cmd.add_flag("--quiet", a.quiet, "no progress or summary on stderr");
 }
 

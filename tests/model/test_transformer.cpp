@@ -91,7 +91,7 @@ TEST_CASE("transformer: N-token forward equals N single forwards; truncate-then-
 }
 
 TEST_CASE("transformer: a saved cache snapshot restores the exact state; mismatched snapshots are refused") {
-  for (auto kv : {rapid::model::kv_type::f16, rapid::model::kv_type::f32})
+  for (auto kv : {rapid::model::kv_type::f16, rapid::model::kv_type::f32})  // (the tiny model's head_dim 16 is below bf16's 32)
     for (std::size_t n : {1u, 16u, 37u}) {  // inside one key tile, exactly one, across tiles
       t::tiny_model m({.arch = "qwen2"});
       const auto path = m.write("rapid_tiny_snapshot.gguf");
@@ -182,7 +182,9 @@ TEST_CASE("transformer on SmolLM2: batched rows equal single-token rows; truncat
   CHECK(model->config().n_layers == 30);
   CHECK(model->config().head_dim == 64);
   CHECK(model->weights().tied_output);
-  for (const auto kv : {rapid::model::kv_type::f16, rapid::model::kv_type::q8_0}) {
+  std::vector<rapid::model::kv_type> types{rapid::model::kv_type::f16, rapid::model::kv_type::q8_0};
+  if (t::bf16_cache_readable()) types.push_back(rapid::model::kv_type::bf16);
+  for (const auto kv : types) {
   INFO("KV cache " << rapid::ops::name_of(kv));
   transformer batched(model, {.n_ctx = 512, .kv = kv, .threads = 2}), single(model, {.n_ctx = 512, .kv = kv, .threads = 2});
   const auto tokens = some_tokens(48, model->config().n_vocab, 5);
@@ -211,7 +213,9 @@ TEST_CASE("transformer on Qwen2.5-0.5B: an 11-token verification equals 11 decod
   const auto path = t::cached("models/qwen2.5-coder-0.5b.gguf");
   if (!path) return;
   auto model = std::make_shared<const rapid::model::model>(path->string());
-  for (const auto kv : {rapid::model::kv_type::f16, rapid::model::kv_type::q8_0}) {
+  std::vector<rapid::model::kv_type> types{rapid::model::kv_type::f16, rapid::model::kv_type::q8_0};
+  if (t::bf16_cache_readable()) types.push_back(rapid::model::kv_type::bf16);
+  for (const auto kv : types) {
   INFO("KV cache " << rapid::ops::name_of(kv));
   transformer batched(model, {.n_ctx = 64, .kv = kv, .threads = 2}), single(model, {.n_ctx = 64, .kv = kv, .threads = 2});
   const auto tokens = some_tokens(31, model->config().n_vocab, 9);
@@ -231,7 +235,9 @@ TEST_CASE("transformer on Qwen2.5-0.5B: an 11-token verification equals 11 decod
 
 TEST_CASE("kv_cache: erase keeps the other positions, tile-aligned or not, for every cache type") {
   using rapid::model::kv_cache;
-  for (const auto type : {rapid::model::kv_type::f16, rapid::model::kv_type::f32, rapid::model::kv_type::q8_0}) {
+  std::vector<rapid::model::kv_type> types{rapid::model::kv_type::f16, rapid::model::kv_type::f32, rapid::model::kv_type::q8_0};
+  if (t::bf16_cache_readable()) types.push_back(rapid::model::kv_type::bf16);
+  for (const auto type : types) {
     const std::size_t layers = 2, heads = 2, hd = 32, n = 70;
     auto value = [](std::size_t p, std::size_t i) { return static_cast<float>(p) + static_cast<float>(i) / 16.f; };
     std::vector<float> k(heads * hd), v(heads * hd);

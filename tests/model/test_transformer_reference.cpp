@@ -383,6 +383,24 @@ void q8_0_cache(const reference& ref) {
   CHECK(shift_mean > 0);  // the cache really is 8-bit
   CHECK(shift_mean < mean_noise_factor * llama_shift);
   CHECK(vs_llama_mean < mean_noise_factor * (ref.noise_mean_abs + llama_shift));
+  if (!t::bf16_cache_readable()) return;
+  // A BF16 cache (8 significand bits per value; Q8_0 has 8-bit codes under a 32-value block's
+  // scale) moves the logits less than Q8_0 does. With f32 activations: int8 activations turn any
+  // change into rounding flips of about the same size (the noise measured above).
+  const auto exact_rows = [&](rapid::model::kv_type type) {
+    auto tf = make(ref, rapid::ops::activation_mode::exact, type);
+    const auto logits = tf.forward(tokens, logits_for::all_rows);
+    std::vector<float> out;  // (saved rows, v)
+    for (const auto r : saved) out.insert(out.end(), logits.begin() + static_cast<std::ptrdiff_t>(r * v),
+                                          logits.begin() + static_cast<std::ptrdiff_t>((r + 1) * v));
+    return out;
+  };
+  const auto f16_exact = exact_rows(rapid::model::kv_type::f16);
+  const double bf16_shift = saved_row_distance(exact_rows(rapid::model::kv_type::bf16), f16_exact, v, saved).first;
+  const double q8_shift = saved_row_distance(exact_rows(rapid::model::kv_type::q8_0), f16_exact, v, saved).first;
+  MESSAGE(ref.name << " with f32 activations, the BF16 cache moves the logits by mean " << bf16_shift << ", Q8_0 by " << q8_shift);
+  CHECK(bf16_shift > 0);
+  CHECK(bf16_shift < q8_shift);
 }
 
 const std::string smollm2_file = "smollm2-135m-instruct-q4_1.gguf";

@@ -15,6 +15,7 @@
 #include "rapid/ops/reference_layers.hpp"
 #include "rapid/ops/rope.hpp"
 #include "rapid/ops/softmax.hpp"
+#include "test_support.hpp"
 
 namespace ref = rapid::ops::reference;
 
@@ -135,12 +136,15 @@ TEST_CASE("rope scaling: frequency factors, linear and yarn equal ggml's angle f
   CHECK(rapid::ops::rope_table(128, 1e4).magnitude() == 1.0);
 }
 
-TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32/Q8_0 cache, KV splits, threads") {
+TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32/Q8_0/BF16 cache, KV splits, threads") {
   using rapid::ops::kv_type;
+  std::vector<kv_type> types{kv_type::f32, kv_type::f16, kv_type::q8_0};
+  if (rapid::test::bf16_cache_readable()) types.push_back(kv_type::bf16);  // AMX tile products
+  else CHECK_THROWS_WITH_AS(rapid::ops::check_kv_readable(kv_type::bf16, 64), doctest::Contains("AMX"), rapid::unsupported_error);
   struct shape { std::size_t n_tokens, pos0, n_heads, n_kv_heads, hd; };
   for (const auto s : {shape{1, 0, 4, 2, 64}, shape{1, 700, 12, 2, 128}, shape{11, 300, 14, 2, 64},
                        shape{40, 0, 9, 3, 64}, shape{5, 2000, 4, 4, 32}, shape{1, 1000, 4, 1, 64}}) {
-    for (const kv_type type : {kv_type::f32, kv_type::f16, kv_type::q8_0}) {
+    for (const kv_type type : types) {
       for (const int threads : {1, 2, 4}) {  // 4 > work items: exercises the KV split and merge
         const std::size_t n_pos = s.pos0 + s.n_tokens;
         const auto q = randn(s.n_tokens * s.n_heads * s.hd, n_pos, 1.f);
@@ -161,8 +165,8 @@ TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32/Q8_0 ca
           }
           slabs.push_back({keys.data() + g * kb, values.data() + g * vb, type});
         }
-        // The cache holds K and V to its precision: exact (F32), fp16 rounding, 8-bit codes per 32.
-        const double tolerance = type == kv_type::f32 ? 0 : type == kv_type::f16 ? 1e-3 : 0.03;
+        // The cache holds K and V to its precision: exact (F32), fp16 or bf16 rounding, 8-bit codes per 32.
+        const double tolerance = type == kv_type::f32 ? 0 : type == kv_type::f16 ? 1e-3 : type == kv_type::bf16 ? 4e-3 : 0.03;
         CHECK(max_abs_diff(kr, k) <= tolerance * 4);
         CHECK(max_abs_diff(vr, v) <= tolerance * 4);
         // A Q8_0 cache scores 8-bit query rows (per 32 dimensions): the reference gets them widened.
@@ -177,6 +181,8 @@ TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32/Q8_0 ca
         ref::attention(qr.data(), kr.data(), vr.data(), s.n_tokens, s.pos0, s.n_heads, s.n_kv_heads, s.hd, n_pos, want.data());
         INFO("tokens " << s.n_tokens << " pos0 " << s.pos0 << " heads " << s.n_heads << "/" << s.n_kv_heads << " "
                        << rapid::ops::name_of(type) << " threads " << threads);
+        // BF16 (AMX): the query rows and weights enter as two bf16 parts, under 2^-16 relative
+        // per product term (attention_amx.hpp); the same bound holds (measured: under 6e-6).
         CHECK(max_abs_diff(out, want) <= 2e-5);
       }
     }

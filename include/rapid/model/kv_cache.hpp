@@ -1,5 +1,5 @@
 #pragma once
-// Key/value cache preallocated for a chosen context, F16 (default), F32 or Q8_0, with rollback.
+// Key/value cache preallocated for a chosen context, F16 (default), F32, Q8_0 or BF16, with rollback.
 // Each (layer, kv head) owns a contiguous slab of keys and one of values, so attention streams
 // them: keys in tiles of ops::key_tile positions, values in rows, in the layouts of
 // ops/kv_layout.hpp, which attention reads in place.
@@ -107,7 +107,7 @@ public:
     in.read(reinterpret_cast<char*>(header), sizeof header);
     if (!in || header[0] != snapshot_magic) throw format_error("not a rapid KV cache snapshot (bad header)");
     const auto type_name = [](std::uint64_t t) {
-      return t <= static_cast<std::uint64_t>(kv_type::q8_0) ? std::string(ops::name_of(static_cast<kv_type>(t))) : "unknown type " + std::to_string(t);
+      return t <= static_cast<std::uint64_t>(ops::last_kv_type) ? std::string(ops::name_of(static_cast<kv_type>(t))) : "unknown type " + std::to_string(t);
     };
     if (header[1] != n_layers_ || header[2] != n_heads_ || header[3] != head_dim_ || header[4] != static_cast<std::uint64_t>(type_))
       throw format_error("KV snapshot shape (" + std::to_string(header[1]) + " layers, " + std::to_string(header[2]) +
@@ -139,7 +139,7 @@ public:
 private:
   static constexpr std::uint64_t snapshot_magic = 0x3176'4b44'4950'4152ull;  // "RAPIDKv1"
   static kv_type checked(kv_type t, std::size_t head_dim) {
-    ops::check_kv_head_dim(t, head_dim);
+    ops::check_kv_readable(t, head_dim);
     return t;
   }
   [[nodiscard]] std::byte* keys_slab(std::size_t layer, std::size_t head) const noexcept {

@@ -14,11 +14,12 @@
 // Keys are stored in tiles of key_tile positions transposed to (head_dim, key_tile), so the
 // scores of 16 positions are head_dim broadcast-FMAs with no horizontal reduction, and each tile
 // is read once for all query rows of a work item: every token of its query tile times every
-// query head of its group (GQA), 8 rows per pass in registers. Values stay (position, head_dim)
-// and are widened in registers, once per group of up to 7 query rows. A Q8_0 cache (kv_layout.hpp)
-// is read in place: the query rows are quantized to 8 bits per 32 dimensions (as llama.cpp does
-// for a q8_0 K cache) and scored with int8 dot products (vpdpbusd, 64 multiply-adds each), values
-// are widened in registers.
+// query head of its group (GQA), up to 12 rows per pass in registers (AVX-512). Values stay
+// (position, head_dim) and are widened in registers, once per pass of up to 10 query rows. A Q8_0
+// cache (kv_layout.hpp) is read in place: the query rows are quantized to 8 bits per 32
+// dimensions (as llama.cpp does for a q8_0 K cache) and scored with int8 dot products (vpdpbusd,
+// 64 multiply-adds each), values are widened in registers. A BF16 cache is read by AMX tile
+// products (attention_amx.hpp), 16 rows at a time, so many rows cost little more than one.
 //
 // The next block's keys and values are prefetched into L2 while the current block computes.
 #include <algorithm>
@@ -39,6 +40,7 @@
 
 #include "rapid/core/fp16.hpp"
 #include "rapid/ops/activation.hpp"
+#include "rapid/ops/attention_amx.hpp"
 #include "rapid/ops/even_passes.hpp"
 #include "rapid/ops/kv_layout.hpp"
 #include "rapid/ops/row.hpp"
@@ -419,6 +421,30 @@ inline float exp_shifted(float* sc, std::size_t n, float m) noexcept {
   return sum;
 }
 
+// One row's online-softmax step over a block of nb <= kv_block scores sr, of which the row sees
+// the first n >= 1: m = max(state.max, sr[0, n)); acc (hd) is rescaled by exp(state.max - m)
+// (0 on the first block: the max was -inf); sr[p] <- exp(sr[p] - m) for p < n and 0 up to nb;
+// state becomes (m, sum * correction + the new weights' sum).
+inline void softmax_step(float* sr, std::size_t n, std::size_t nb, row_state& state, float* acc, std::size_t hd) noexcept {
+#if RAPID_ATTENTION_AVX512
+  static_assert(kv_block == 64);
+  const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 top = none;  // the block's max in registers (max_of's lane reduction goes through memory)
+  for (std::size_t first = 0; first < n; first += 16) {
+    const auto seen = static_cast<__mmask16>(n >= first + 16 ? 0xffffu : (1u << (n - first)) - 1);
+    top = _mm512_max_ps(top, _mm512_mask_loadu_ps(none, seen, sr + first));
+  }
+  const float m = std::max(state.max, _mm512_reduce_max_ps(top));
+#else
+  const float m = std::max(state.max, ops::max_of({sr, n}));
+#endif
+  const float corr = std::exp(state.max - m);
+  if (corr != 1.f) scale_inplace(corr, acc, hd);
+  const float sum = exp_shifted(sr, n, m);
+  std::fill(sr + n, sr + nb, 0.f);
+  state = {m, state.sum * corr + sum};
+}
+
 // Per-thread buffers of attend_chunk (grown once, reused across calls).
 struct attention_buffers {
   std::vector<float> vb;  // (kv_block, hd) values widened to f32 (portable path)
@@ -446,9 +472,26 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
   buf.sc.resize(query_tile * group * kv_block);
   buf.q.resize(query_tile * group * hd);
   float* const vb = buf.vb.data();
-  float* const sc = buf.sc.data();
   float* const qt = buf.q.data();
   for (std::size_t t = t0; t < t1; ++t) std::copy_n(q + (t * s.n_heads + g * group) * hd, group * hd, qt + (t - t0) * group * hd);
+#if RAPID_ATTENTION_AMX
+  // A BF16 cache is read with AMX tiles (attention_amx.hpp): whole tiles of 16 rows, the rows
+  // past `rows` zero; the outputs accumulate in the tiles' own buffer, copied out at the end.
+  const bool amx = kv.type == kv_type::bf16;
+  const std::size_t rows16 = (rows + amx::rows - 1) / amx::rows * amx::rows;
+  amx::buffers& ab = amx::thread_buffers();
+  if (amx) {
+    ab.sc.resize(rows16 * kv_block);
+    amx::load_queries(qt, rows, rows16, hd, scale, ab);
+    ab.acc.assign(rows16 * hd, 0.f);
+    amx::configure();
+  }
+  float* const out = amx ? ab.acc.data() : acc;
+  float* const sc = amx ? ab.sc.data() : buf.sc.data();
+#else
+  float* const out = acc;
+  float* const sc = buf.sc.data();
+#endif
   if (kv.type == kv_type::q8_0) {  // each row's own scales: a row's scores never depend on its neighbours
     buf.qq.resize(rows * hd / kv_q8_block);
     quantize_q8_act32(qt, buf.qq.data(), rows * hd);
@@ -466,7 +509,12 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
     }
     // Every row's scores from the key tiles covering [b, b + nb) (tiles may run past nb, and a
     // row past what its token sees: those lanes are never read).
-    tile_scores(qt, buf.qq.data(), rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, kv_block, ahead);
+    const std::size_t tiles = (nb + key_tile - 1) / key_tile;
+#if RAPID_ATTENTION_AMX
+    if (amx) amx::block_scores(reinterpret_cast<const std::uint16_t*>(kv.keys), hd, b / key_tile, tiles, rows16, ab, sc, kv_block, ahead);
+    else
+#endif
+      tile_scores(qt, buf.qq.data(), rows, hd, kv, b / key_tile, tiles, scale, sc, kv_block, ahead);
     for (std::size_t r = 0; r < rows; ++r) {
       float* sr = sc + r * kv_block;
       const std::size_t visible = s.pos0 + t0 + r / group + 1;
@@ -474,17 +522,23 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
         std::fill_n(sr, kv_block, 0.f);
         continue;
       }
-      const std::size_t n = std::min(nb, visible - b);
-      const float m = std::max(state[r].max, ops::max_of({sr, n}));
-      const float corr = std::exp(state[r].max - m);  // 0 on the first block (max was -inf)
-      if (corr != 1.f) scale_inplace(corr, acc + r * hd, hd);
-      const float sum = exp_shifted(sr, n, m);
-      std::fill(sr + n, sr + nb, 0.f);
-      state[r] = {m, state[r].sum * corr + sum};
+      softmax_step(sr, std::min(nb, visible - b), nb, state[r], out + r * hd, hd);
     }
-    accumulate_rows(sc, kv_block, kv, b, nb, hd, rows, vb, acc, ahead);
+#if RAPID_ATTENTION_AMX
+    if (amx) {
+      amx::load_weights(sc, kv_block, rows, nb, rows16, kv_block, ab);
+      amx::block_values(reinterpret_cast<const std::uint16_t*>(kv.values) + b * hd, hd, nb, rows16, kv_block, ab, ahead);
+    } else
+#endif
+      accumulate_rows(sc, kv_block, kv, b, nb, hd, rows, vb, acc, ahead);
     steps_per_block = ahead.calls();
   }
+#if RAPID_ATTENTION_AMX
+  if (amx) {
+    _tile_release();
+    std::copy_n(ab.acc.data(), rows * hd, acc);
+  }
+#endif
 }
 
 // Folds one chunk's partial result into a row's running result (m, sum, out), in chunk order.
@@ -497,10 +551,25 @@ inline void merge_partial(row_state& run, float* out, const row_state& part, con
 }
 } // namespace detail
 
+/// Throws unless attention can read a cache of type t with heads of head_dim dimensions in this
+/// build on this machine (BF16 needs AMX tiles).
+inline void check_kv_readable(kv_type t, std::size_t head_dim) {
+  check_kv_head_dim(t, head_dim);
+#if RAPID_ATTENTION_AMX
+  if (t != kv_type::bf16 || detail::amx::ready()) return;
+#else
+  if (t != kv_type::bf16) return;
+#endif
+  throw unsupported_error("a bf16 KV cache is read with AMX tiles (Intel Sapphire Rapids or later, Linux, a build with "
+                          "-march enabling AMX-BF16, RAPID_NO_AMX unset); this machine or build has none (use --kv f16)");
+}
+
 /// out = softmax(q k^T * scale, causal) v for every new token and query head.
 /// q: (n_tokens, n_heads, head_dim); slabs: (n_kv_heads) caches holding positions [0, pos0 + n_tokens);
 /// out: (n_tokens, n_heads, head_dim). threads: 0 = omp_get_max_threads().
+/// Throws unsupported_error for a cache this build or machine cannot read (check_kv_readable).
 inline void attention(const float* q, const attention_shape& s, const kv_slab* slabs, float* out, int threads = 0) {
+  check_kv_readable(slabs[0].type, s.head_dim);
   using detail::kv_chunk;
   using detail::query_tile;
   const std::size_t group = s.n_heads / s.n_kv_heads, hd = s.head_dim;

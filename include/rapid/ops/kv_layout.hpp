@@ -9,6 +9,10 @@
 //              (head_dim / 32, key_tile) fp16 scales; value row: head_dim / 32 GGML block_q8_0
 //              ({fp16 d, 32 codes}). A value is d * code, d = max|x| / 127 over its 32 dimensions
 //              (rounded to fp16, as llama.cpp's -ctk/-ctv q8_0): 8.5 bits per element instead of 16.
+//   BF16       key tile (head_dim / 2, key_tile, 2) elements: the two dimensions of a pair side by
+//              side for each position, the B operand of an AMX bf16 tile product as it stands
+//              (attention_amx.hpp); value row (head_dim) elements. bf16 keeps 8 significand bits
+//              (fp16 11), the precision the models were trained in.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -22,16 +26,17 @@
 
 namespace rapid::ops {
 
-enum class kv_type { f16, f32, q8_0 };
+enum class kv_type { f16, f32, q8_0, bf16 };  // the numbers are stored in KV snapshots
+inline constexpr kv_type last_kv_type = kv_type::bf16;
 
 [[nodiscard]] constexpr std::string_view name_of(kv_type t) noexcept {
-  return t == kv_type::f16 ? "f16" : t == kv_type::f32 ? "f32" : "q8_0";
+  return t == kv_type::f16 ? "f16" : t == kv_type::f32 ? "f32" : t == kv_type::q8_0 ? "q8_0" : "bf16";
 }
-/// The type named `name` (f16, f32, q8_0); throws invalid_argument naming the choices.
+/// The type named `name` (f16, f32, q8_0, bf16); throws invalid_argument naming the choices.
 [[nodiscard]] inline kv_type parse_kv_type(std::string_view name) {
-  for (const kv_type t : {kv_type::f16, kv_type::f32, kv_type::q8_0})
+  for (const kv_type t : {kv_type::f16, kv_type::f32, kv_type::q8_0, kv_type::bf16})
     if (name == name_of(t)) return t;
-  throw invalid_argument("unknown KV cache type '" + std::string(name) + "' (choose f16, f32 or q8_0)");
+  throw invalid_argument("unknown KV cache type '" + std::string(name) + "' (choose f16, f32, q8_0 or bf16)");
 }
 
 inline constexpr std::size_t key_tile = 16;
@@ -42,20 +47,32 @@ inline constexpr std::size_t kv_q8_block = 32;  // dimensions per Q8_0 scale
   return (p / key_tile) * head_dim * key_tile + d * key_tile + p % key_tile;
 }
 
+/// BF16 keys: element d of position p sits at bf16_key_offset(p, d, head_dim) of the slab.
+[[nodiscard]] constexpr std::size_t bf16_key_offset(std::size_t p, std::size_t d, std::size_t head_dim) noexcept {
+  return (p / key_tile) * head_dim * key_tile + (d / 2) * key_tile * 2 + (p % key_tile) * 2 + d % 2;
+}
+/// Element offset of key element d of position p in an F32, F16 or BF16 slab.
+[[nodiscard]] constexpr std::size_t key_element(kv_type t, std::size_t p, std::size_t d, std::size_t head_dim) noexcept {
+  return t == kv_type::bf16 ? bf16_key_offset(p, d, head_dim) : key_offset(p, d, head_dim);
+}
+
 /// Throws unless a cache of type t can hold heads of head_dim dimensions.
 inline void check_kv_head_dim(kv_type t, std::size_t head_dim) {
   if (t == kv_type::q8_0 && head_dim % kv_q8_block != 0)
     throw unsupported_error("a q8_0 KV cache needs head_dim a multiple of 32; this model has " + std::to_string(head_dim) +
+                            " (use --kv f16)");
+  if (t == kv_type::bf16 && head_dim % 32 != 0)
+    throw unsupported_error("a bf16 KV cache needs head_dim a multiple of 32; this model has " + std::to_string(head_dim) +
                             " (use --kv f16)");
 }
 
 /// Bytes of one key tile (key_tile positions) and of one value row.
 [[nodiscard]] constexpr std::size_t key_tile_bytes(kv_type t, std::size_t head_dim) noexcept {
   return t == kv_type::q8_0 ? head_dim * key_tile + head_dim / kv_q8_block * key_tile * 2
-                            : head_dim * key_tile * (t == kv_type::f16 ? 2 : 4);
+                            : head_dim * key_tile * (t == kv_type::f32 ? 4 : 2);
 }
 [[nodiscard]] constexpr std::size_t value_row_bytes(kv_type t, std::size_t head_dim) noexcept {
-  return t == kv_type::q8_0 ? head_dim / kv_q8_block * sizeof(block_q8_0) : head_dim * (t == kv_type::f16 ? 2 : 4);
+  return t == kv_type::q8_0 ? head_dim / kv_q8_block * sizeof(block_q8_0) : head_dim * (t == kv_type::f32 ? 4 : 2);
 }
 /// Bytes of the key tiles holding positions [0, n).
 [[nodiscard]] constexpr std::size_t key_bytes(kv_type t, std::size_t head_dim, std::size_t n) noexcept {
@@ -74,7 +91,10 @@ namespace detail {
 
 /// Writes position p's key k (head_dim) into a slab of keys.
 inline void store_key(kv_type t, std::byte* keys, std::size_t p, const float* k, std::size_t head_dim) noexcept {
-  if (t == kv_type::f16) {
+  if (t == kv_type::bf16) {
+    auto* k16 = reinterpret_cast<std::uint16_t*>(keys);
+    for (std::size_t d = 0; d < head_dim; ++d) k16[bf16_key_offset(p, d, head_dim)] = f32_to_bf16(k[d]);
+  } else if (t == kv_type::f16) {
     auto* k16 = reinterpret_cast<std::uint16_t*>(keys);
     for (std::size_t d = 0; d < head_dim; ++d) k16[key_offset(p, d, head_dim)] = f32_to_fp16(k[d]);
   } else if (t == kv_type::f32) {
@@ -96,6 +116,7 @@ inline void store_key(kv_type t, std::byte* keys, std::size_t p, const float* k,
 inline void store_value(kv_type t, std::byte* values, std::size_t p, const float* v, std::size_t head_dim) noexcept {
   std::byte* row = values + p * value_row_bytes(t, head_dim);
   if (t == kv_type::f16) f32_to_fp16_row(v, reinterpret_cast<std::uint16_t*>(row), head_dim);
+  else if (t == kv_type::bf16) f32_to_bf16_row(v, reinterpret_cast<std::uint16_t*>(row), head_dim);
   else if (t == kv_type::f32) std::memcpy(row, v, head_dim * sizeof(float));
   else {
     auto* blocks = reinterpret_cast<block_q8_0*>(row);
@@ -107,9 +128,9 @@ inline void store_value(kv_type t, std::byte* values, std::size_t p, const float
 /// Moves position `from`'s key to position `to` within a slab of keys (both held).
 inline void copy_key(kv_type t, std::byte* keys, std::size_t to, std::size_t from, std::size_t head_dim) noexcept {
   if (t != kv_type::q8_0) {
-    const std::size_t es = t == kv_type::f16 ? 2 : 4;
+    const std::size_t es = t == kv_type::f32 ? 4 : 2;
     for (std::size_t d = 0; d < head_dim; ++d)
-      std::memcpy(keys + key_offset(to, d, head_dim) * es, keys + key_offset(from, d, head_dim) * es, es);
+      std::memcpy(keys + key_element(t, to, d, head_dim) * es, keys + key_element(t, from, d, head_dim) * es, es);
     return;
   }
   const std::size_t tb = key_tile_bytes(t, head_dim);
@@ -130,6 +151,10 @@ inline void load_position(kv_type t, const std::byte* keys, const std::byte* val
     for (std::size_t d = 0; d < head_dim; ++d)
       k[d] = fp16_to_f32(reinterpret_cast<const std::uint16_t*>(keys)[key_offset(p, d, head_dim)]);
     fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(row), v, head_dim);
+  } else if (t == kv_type::bf16) {
+    for (std::size_t d = 0; d < head_dim; ++d)
+      k[d] = bf16_to_f32(reinterpret_cast<const std::uint16_t*>(keys)[bf16_key_offset(p, d, head_dim)]);
+    bf16_to_f32_row(reinterpret_cast<const std::uint16_t*>(row), v, head_dim);
   } else if (t == kv_type::f32) {
     for (std::size_t d = 0; d < head_dim; ++d) k[d] = reinterpret_cast<const float*>(keys)[key_offset(p, d, head_dim)];
     std::memcpy(v, row, head_dim * sizeof(float));

@@ -12,6 +12,10 @@
 //
 // Integer sums are exact (no i16 saturation: codes <= 63 or |q8| <= 128 times |a| <= 127, in
 // pairs), so only the float accumulation order differs between the AVX2 and VNNI builds.
+//
+// 512-bit broadcasts and inserts are written in their all-ones zero-masking forms (the same
+// instructions): GCC 12's plain forms start from _mm512_undefined_* and warn (-Wuninitialized,
+// GCC PR 105593) in whatever code they are inlined into.
 #if defined(__AVX2__)
 #include <immintrin.h>
 
@@ -333,7 +337,7 @@ inline __m512i scaled_dot_chunks(const __m512i* q, const __m512i* sc, const std:
 /// [s folded to 8 lanes | low]: lanes 0-7 hold the 8 sums of s's two halves (only their total
 /// is meaningful), lanes 8-15 the 8 i32 of `low`.
 inline __m512i fold_and_append(__m512i s, __m256i low) noexcept {
-  return _mm512_inserti64x4(_mm512_add_epi32(s, _mm512_maskz_shuffle_i64x2(0xff, s, s, 0xee)), low, 1);
+  return _mm512_maskz_inserti64x4(0xff, _mm512_add_epi32(s, _mm512_maskz_shuffle_i64x2(0xff, s, s, 0xee)), low, 1);
 }
 
 /// One output of a K-quant row: scaled code sums in lanes 0-7, minus the scaled terms in lanes
@@ -365,23 +369,23 @@ struct k_q45_k {
     unpacked u;
     const __m512i m4 = _mm512_set1_epi8(15);
     for (int c = 0; c < 4; ++c) { // chunk c: the 32 low nibbles of qs[32c..], then their high nibbles
-      const __m512i raw = _mm512_broadcast_i64x4(load256(b.qs + 32 * c));
+      const __m512i raw = _mm512_maskz_broadcast_i64x4(0xff, load256(b.qs + 32 * c));
       u.q[c] = _mm512_and_si512(_mm512_mask_srli_epi16(raw, 0xffff0000u, raw, 4), m4);
     }
     if constexpr (Five) { // bit j of qh[l] is bit 4 of code 32j + l: sub-block 2c (low half), 2c + 1 (high half)
-      const __m512i qh = _mm512_broadcast_i64x4(load256(b.qh)), bit4 = _mm512_set1_epi8(0x10);
+      const __m512i qh = _mm512_maskz_broadcast_i64x4(0xff, load256(b.qh)), bit4 = _mm512_set1_epi8(0x10);
       for (int c = 0; c < 4; ++c) {
-        const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * c))),
+        const __m512i sel = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi8(static_cast<char>(1 << (2 * c))),
                                                _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1))), 1);
         u.q[c] = _mm512_mask_add_epi8(u.q[c], _mm512_test_epi8_mask(qh, sel), u.q[c], bit4);
       }
     }
     std::uint64_t sc, mn;
     k_scales_mins_u64(b.scales, sc, mn);
-    chunk_scales<16>(_mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc)))), u.sc);
+    chunk_scales<16>(_mm512_maskz_broadcast_i32x4(0xffff, _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc)))), u.sc);
     const __m128i mins = _mm_cvtsi64_si128(static_cast<long long>(mn));
     u.m = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins)); // (m0 m0 m1 m1 .. m7 m7) as i16
-    u.dd = _mm512_insertf32x8(_mm512_set1_ps(fp16_to_f32(b.d)), _mm256_set1_ps(fp16_to_f32(b.dmin)), 1);
+    u.dd = _mm512_maskz_insertf32x8(0xffff, _mm512_set1_ps(fp16_to_f32(b.d)), _mm256_set1_ps(fp16_to_f32(b.dmin)), 1);
     return u;
   }
   static void accumulate(const unpacked& w, const ablock& a, vacc512& acc) noexcept {
@@ -406,10 +410,10 @@ struct k_q6_k {
     unpacked u;
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
     // qh bit pairs to bits 4-5: chunk 2h takes pairs (0-1 | 2-3), chunk 2h + 1 pairs (4-5 | 6-7)
-    const __m512i left = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
-    const __m512i right = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i left = _mm512_maskz_inserti64x4(0xff, _mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i right = _mm512_maskz_inserti64x4(0xff, _mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     for (int h = 0; h < 2; ++h) {
-      const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h), qh = _mm512_broadcast_i64x4(load256(b.qh + 32 * h));
+      const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h), qh = _mm512_maskz_broadcast_i64x4(0xff, load256(b.qh + 32 * h));
       // code = (low nibble & 15) | high pair: ternary (A & C) | B, imm 0xec
       u.q[2 * h] = _mm512_ternarylogic_epi32(ql, _mm512_and_si512(_mm512_sllv_epi16(qh, left), m30), m4, 0xec);
       u.q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), _mm512_and_si512(_mm512_srlv_epi16(qh, right), m30),
@@ -417,7 +421,7 @@ struct k_q6_k {
     }
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
     u.sc16 = _mm256_cvtepi8_epi16(raw); // (sc0..7 | sc8..15)
-    chunk_scales<8>(_mm512_inserti64x4(_mm512_setzero_si512(), u.sc16, 0), u.sc);
+    chunk_scales<8>(_mm512_maskz_inserti64x4(0xff, _mm512_setzero_si512(), u.sc16, 0), u.sc);
     u.d = fp16_to_f32(b.d);
     return u;
   }

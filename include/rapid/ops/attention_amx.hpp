@@ -1,0 +1,196 @@
+#pragma once
+// Attention block kernels on AMX tiles (Intel Sapphire Rapids and later) for BF16 caches: the
+// scores of a block of positions and its softmax-weighted values as bf16 tile products with f32
+// accumulation, 16 query rows x 16 positions (or dimensions) x 32 per instruction, where the f32
+// FMA kernels of attention.hpp do 16 x 1 x 1. The key tiles are the B operand as the cache
+// stores them (kv_layout.hpp); value rows are paired (two positions side by side) on the way in.
+// A verification's rows then cost about what reading the cache costs, as one row does.
+//
+// Precision. Keys and values are bf16 in the cache, so they enter exactly. Query rows (times the
+// softmax scale) and softmax weights are f32; each is split into two rounded bf16 parts (hi + lo,
+// residual under 2^-16 relative) and both parts are multiplied: a product term carries a relative
+// error under 2^-16, against 2^-24 for f32 FMA chains and 2^-11 for llama.cpp's F16 flash
+// attention, which rounds the query to fp16.
+//
+// A tile product computes each output element from its own A row and B column, and this path
+// runs for every call on a BF16 cache, so a row's result never depends on how many rows came
+// with it: N single-token calls equal one N-token call bit for bit.
+//
+// Linux hands AMX tile state only to processes that ask (arch_prctl); amx::ready() asks once, and
+// a BF16 cache is refused where it is not granted. RAPID_NO_AMX=1 refuses it too (comparisons).
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__linux__)
+#define RAPID_ATTENTION_AMX 1
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace rapid::ops::detail::amx {
+
+/// True when this process may use AMX tiles (granted once per process) and RAPID_NO_AMX is unset.
+inline bool ready() noexcept {
+  static const bool ok = [] {
+    if (const char* off = std::getenv("RAPID_NO_AMX"); off && *off && *off != '0') return false;
+    constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+  }();
+  return ok;
+}
+
+inline constexpr std::size_t rows = 16;  // rows per tile
+inline constexpr std::size_t pair_k = 32;  // bf16 values per tile row: the K step of one product
+
+// Tile registers (numbers, because the tile intrinsics take literals): tmm0 the accumulator,
+// tmm1/tmm2 the A operand's hi/lo parts, tmm3 the B operand. All 16 rows of 64 bytes.
+inline constexpr int tiles_used = 4;
+
+/// Loads the tile shapes above into this thread's tile configuration.
+inline void configure() noexcept {
+  struct alignas(64) config {
+    std::uint8_t palette = 1, start_row = 0;
+    std::uint8_t reserved[14] = {};
+    std::uint16_t colsb[16] = {};
+    std::uint8_t rows[16] = {};
+  } c;
+  for (int t = 0; t < tiles_used; ++t) {
+    c.colsb[t] = 64;
+    c.rows[t] = 16;
+  }
+  _tile_loadconfig(&c);
+}
+
+// x = hi + lo + r with hi, lo bf16 (round to nearest even) and |r| <= 2^-16 |x|. 16 values each.
+inline void split_rounded(__m512 x, std::uint16_t* hi, std::uint16_t* lo) noexcept {
+  const __m256i h = std::bit_cast<__m256i>(_mm512_cvtneps_pbh(x));
+  const __m512 back = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi), h);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo), std::bit_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_sub_ps(x, back))));
+}
+
+// Tile rows are 64 bytes: on cache-line boundaries, a tile load reads 16 lines, not 32.
+template <class T>
+struct line_allocator {
+  using value_type = T;
+  line_allocator() = default;
+  template <class U>
+  line_allocator(const line_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{64}); }
+  bool operator==(const line_allocator&) const noexcept { return true; }
+};
+template <class T>
+using line_vector = std::vector<T, line_allocator<T>>;
+
+/// Per-thread operand buffers (grown once).
+struct buffers {
+  line_vector<std::uint16_t> q_hi, q_lo;  // (rows16, hd) scaled query rows, split
+  line_vector<std::uint16_t> p_hi, p_lo;  // (rows16, block) softmax weights, split
+  line_vector<std::uint16_t> pairs;       // (chunks, 16, 32) value rows paired for one 16-dimension tile
+  line_vector<float> acc;                 // (rows16, hd) output accumulators
+  line_vector<float> sc;                  // (rows16, block) scores, then softmax weights
+};
+inline buffers& thread_buffers() {
+  thread_local buffers b;
+  return b;
+}
+
+/// Splits the query rows times scale into q_hi/q_lo; rows from n to rows16 are zero. q: (n, hd).
+inline void load_queries(const float* q, std::size_t n, std::size_t rows16, std::size_t hd, float scale, buffers& b) {
+  b.q_hi.assign(rows16 * hd, 0);
+  b.q_lo.assign(rows16 * hd, 0);
+  const __m512 s = _mm512_set1_ps(scale);
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::size_t d = 0; d < hd; d += 16)
+      split_rounded(_mm512_mul_ps(_mm512_loadu_ps(q + r * hd + d), s), b.q_hi.data() + r * hd + d, b.q_lo.data() + r * hd + d);
+}
+
+// c += (a_hi + a_lo) * b; the operands are already in their tiles.
+inline void product_split_a() noexcept {
+  _tile_dpbf16ps(0, 1, 3);
+  _tile_dpbf16ps(0, 2, 3);
+}
+
+/// sc[r * ldsc + p] = q_r . k_p (q already scaled) for rows r < rows16 and positions p in
+/// [0, 16 * tiles) of the BF16 key tiles from `tile0` on (scores of positions the slab does not
+/// hold are garbage, never read).
+template <class Prefetch>
+inline void block_scores(const std::uint16_t* keys, std::size_t hd, std::size_t tile0, std::size_t tiles, std::size_t rows16,
+                         const buffers& b, float* sc, std::size_t ldsc, Prefetch& prefetch) noexcept {
+  Prefetch ahead = prefetch;  // a copy in registers: the tile instructions clobber memory
+  for (std::size_t t = 0; t < tiles; ++t) {
+    // Chunk c (dimensions 32c..32c+31) of a key tile: 16 rows of dimension pairs, 64 bytes each.
+    const std::uint16_t* kt = keys + (tile0 + t) * hd * 16;
+    for (std::size_t a = 0; a < rows16; a += rows) {
+      _tile_zero(0);
+      for (std::size_t c = 0; c < hd; c += pair_k) {
+        ahead.step();
+        _tile_loadd(1, b.q_hi.data() + a * hd + c, hd * 2);
+        _tile_loadd(2, b.q_lo.data() + a * hd + c, hd * 2);
+        _tile_loadd(3, kt + c * 16, 64);
+        product_split_a();
+      }
+      _tile_stored(0, sc + a * ldsc + t * 16, ldsc * 4);
+    }
+  }
+  prefetch = ahead;
+}
+
+/// Splits softmax weights w (rows n of ldw, positions [0, valid)) into p_hi/p_lo of width
+/// `block`; other rows and positions are zero.
+inline void load_weights(const float* w, std::size_t ldw, std::size_t n, std::size_t valid, std::size_t rows16,
+                         std::size_t block, buffers& b) {
+  b.p_hi.assign(rows16 * block, 0);
+  b.p_lo.assign(rows16 * block, 0);
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::size_t p = 0; p < valid; p += 16) {
+      const auto m = static_cast<__mmask16>(valid - p >= 16 ? 0xffffu : (1u << (valid - p)) - 1);
+      split_rounded(_mm512_maskz_loadu_ps(m, w + r * ldw + p), b.p_hi.data() + r * block + p, b.p_lo.data() + r * block + p);
+    }
+}
+
+/// b.acc[r] += sum_{p < valid} w_r[p] v[p] for rows r < rows16, the weights in p_hi/p_lo
+/// (width `block`). v: the BF16 value rows from the block's first position, (valid, hd).
+template <class Prefetch>
+inline void block_values(const std::uint16_t* v, std::size_t hd, std::size_t valid, std::size_t rows16, std::size_t block,
+                         buffers& b, Prefetch& prefetch) noexcept {
+  Prefetch ahead = prefetch;  // a copy in registers: the tile instructions clobber memory
+  const std::size_t chunks = (valid + pair_k - 1) / pair_k;  // 32 positions per product
+  b.pairs.resize(chunks * 16 * 32);
+  // Word i of a pair row: dimension i / 2 of position 2k + i % 2.
+  alignas(64) static constexpr std::uint16_t interleave[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                                               8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+  const __m512i order = _mm512_load_si512(interleave);
+  for (std::size_t n = 0; n < hd; n += 16) {
+    // B for chunk c: rows = position pairs (positions from `valid` on are zero, whatever the
+    // slab holds there), dword j = dimension n + j of both.
+    for (std::size_t pair = 0; pair < chunks * 16; ++pair) {
+      ahead.step();
+      const std::size_t p = 2 * pair;
+      const auto row = [&](std::size_t q) {
+        return q < valid ? _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + q * hd + n))) : _mm512_setzero_si512();
+      };
+      _mm512_store_si512(b.pairs.data() + pair * 32, _mm512_permutex2var_epi16(row(p), order, row(p + 1)));
+    }
+    for (std::size_t a = 0; a < rows16; a += rows) {
+      _tile_loadd(0, b.acc.data() + a * hd + n, hd * 4);
+      for (std::size_t c = 0; c < chunks; ++c) {
+        _tile_loadd(1, b.p_hi.data() + a * block + c * pair_k, block * 2);
+        _tile_loadd(2, b.p_lo.data() + a * block + c * pair_k, block * 2);
+        _tile_loadd(3, b.pairs.data() + c * 16 * 32, 64);
+        product_split_a();
+      }
+      _tile_stored(0, b.acc.data() + a * hd + n, hd * 4);
+    }
+  }
+  prefetch = ahead;
+}
+
+} // namespace rapid::ops::detail::amx
+#endif
