@@ -31,7 +31,7 @@ using rapid::bench::parse_list;
 
 int main(int argc, char** argv) {
   CLI::App app{"rapid decode/prefill benchmark"};
-  std::string model_path, threads_s = "1,2", depths_s = "0,1024,4096,8192", json_path;
+  std::string model_path, threads_s = "1,2", depths_s = "0,1024,4096,8192", json_path, kv_s = "f16";
   std::size_t decode_tokens = 32, prefill_tokens = 512, repeats = 3;
   app.add_option("--model", model_path, "GGUF model")->required()->check(CLI::ExistingFile);
   app.add_option("--threads", threads_s, "comma-separated thread counts");
@@ -40,24 +40,26 @@ int main(int argc, char** argv) {
   app.add_option("--prefill", prefill_tokens, "prompt length for the prefill measurement (0: skip)");
   app.add_option("--repeats", repeats, "repetitions; the median is reported")->check(CLI::PositiveNumber);
   app.add_option("--json", json_path, "also write results as JSON lines");
+  app.add_option("--kv", kv_s, "KV cache type (f16, f32, q8_0, bf16)");
   bool no_interleave = false;
   app.add_flag("--no-interleave", no_interleave, "read the mapped GGUF rows only (no interleaved weight copies)");
   CLI11_PARSE(app, argc, argv);
 
   try {
     const auto threads = parse_list(threads_s), depths = parse_list(depths_s);
+    const auto kv = rapid::ops::parse_kv_type(kv_s);
     const std::size_t max_depth = std::max(*std::max_element(depths.begin(), depths.end()) + decode_tokens, prefill_tokens);
     auto model = std::make_shared<const rapid::model::model>(model_path, rapid::model::model_options{.interleave = !no_interleave});
     const auto& c = model->config();
-    std::printf("model %s: %s, %zu layers, %zu/%zu heads, weights read per token %.1f MB\n", model_path.c_str(),
-                c.arch.c_str(), c.n_layers, c.n_heads, c.n_kv_heads, model->weight_bytes_per_token() / 1e6);
+    std::printf("model %s: %s, %zu layers, %zu/%zu heads, weights read per token %.1f MB, %s KV cache\n", model_path.c_str(),
+                c.arch.c_str(), c.n_layers, c.n_heads, c.n_kv_heads, model->weight_bytes_per_token() / 1e6, kv_s.c_str());
     std::ofstream json;
     if (!json_path.empty()) json.open(json_path, std::ios::app);
     std::printf("%-8s %-7s %-7s %12s %12s %10s\n", "test", "threads", "depth", "tokens/s", "ceiling t/s", "of ceiling");
 
     for (const auto nt : threads) {
       const double bw = rapid::bench::read_bandwidth(static_cast<int>(nt));
-      rapid::model::transformer tf(model, {.n_ctx = std::min(max_depth + 1, c.n_ctx_train), .threads = static_cast<int>(nt)});
+      rapid::model::transformer tf(model, {.n_ctx = std::min(max_depth + 1, c.n_ctx_train), .kv = kv, .threads = static_cast<int>(nt)});
       // Prefill: a 512-token prompt in one chunk, from an empty cache (llama-bench's pp512).
       if (prefill_tokens > 0) {
         std::vector<token_id> prompt(prefill_tokens);
@@ -71,7 +73,9 @@ int main(int argc, char** argv) {
         }
         const double rate = median(rates);
         std::printf("%-8s %-7zu %-7d %12.2f %12s %10s\n", ("pp" + std::to_string(prefill_tokens)).c_str(), nt, 0, rate, "-", "-");
-        if (json) json << "{\"test\":\"pp" << prefill_tokens << "\",\"threads\":" << nt << ",\"depth\":0,\"tokens_per_s\":" << rate << "}\n";
+        if (json)
+          json << "{\"test\":\"pp" << prefill_tokens << "\",\"threads\":" << nt << ",\"kv\":\"" << kv_s
+               << "\",\"depth\":0,\"tokens_per_s\":" << rate << "}\n";
       }
       // Decode: tg tokens one at a time after `depth` cached positions (llama-bench's tg32 @ d).
       for (const auto depth : depths) {
@@ -94,7 +98,7 @@ int main(int argc, char** argv) {
         std::printf("%-8s %-7zu %-7zu %12.2f %12.2f %9.0f%%\n", ("tg" + std::to_string(decode_tokens)).c_str(), nt, depth, rate,
                     ceiling, 100 * rate / ceiling);
         if (json)
-          json << "{\"test\":\"tg" << decode_tokens << "\",\"threads\":" << nt << ",\"depth\":" << depth << ",\"tokens_per_s\":"
+          json << "{\"test\":\"tg" << decode_tokens << "\",\"threads\":" << nt << ",\"kv\":\"" << kv_s << "\",\"depth\":" << depth << ",\"tokens_per_s\":"
                << rate << ",\"ceiling_tokens_per_s\":" << ceiling << ",\"read_bandwidth\":" << bw << "}\n";
       }
     }

@@ -52,6 +52,7 @@ void add_demo(CLI::App& app) {
   cmd->add_option("--threads,-t", a->threads, "threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-new-tokens,-n", a->max_new_tokens, "tokens to generate")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", a->json, "print one JSON record on stdout");
+  add_kv_option(*cmd, a->kv);
   cmd->callback([a] {
     const fs::path cache = cache_dir(), models = cache / "models", essays = cache / "data" / "paul_graham_essays";
     run_args r = *a;
