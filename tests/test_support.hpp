@@ -42,7 +42,7 @@ inline bool bf16_cache_readable() {
     ops::check_kv_readable(ops::kv_type::bf16, 128);
     return true;
   } catch (const unsupported_error& e) {
-    MESSAGE("skipped the bf16 KV cache: " << e.what());
+    MESSAGE("skipped the bf16 KV cache: " << std::string(e.what()));
     return false;
   }
 }
