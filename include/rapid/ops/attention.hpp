@@ -484,7 +484,7 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
     ab.sc.resize(rows16 * kv_block);
     amx::load_queries(qt, rows, rows16, hd, scale, ab);
     ab.acc.assign(rows16 * hd, 0.f);
-    amx::configure();
+    amx::configure(std::min(rows, amx::rows));
   }
   float* const out = amx ? ab.acc.data() : acc;
   float* const sc = amx ? ab.sc.data() : buf.sc.data();

@@ -51,8 +51,11 @@ inline constexpr std::size_t pair_k = 32;  // bf16 values per tile row: the K st
 // tmm1/tmm2 the A operand's hi/lo parts, tmm3 the B operand. All 16 rows of 64 bytes.
 inline constexpr int tiles_used = 4;
 
-/// Loads the tile shapes above into this thread's tile configuration.
-inline void configure() noexcept {
+/// Loads the tile shapes above into this thread's tile configuration, with `m` (1-16) query rows
+/// in the accumulator and A tiles: min(rows, 16) for a call's rows, so a decode step's 6 rows cost
+/// 6 rows of tile work, not 16 (a tile product's time grows with its rows; each output element
+/// is computed the same whatever m).
+inline void configure(std::size_t m) noexcept {
   struct alignas(64) config {
     std::uint8_t palette = 1, start_row = 0;
     std::uint8_t reserved[14] = {};
@@ -61,7 +64,7 @@ inline void configure() noexcept {
   } c;
   for (int t = 0; t < tiles_used; ++t) {
     c.colsb[t] = 64;
-    c.rows[t] = 16;
+    c.rows[t] = static_cast<std::uint8_t>(t == 3 ? 16 : m);  // tmm3, the B operand: 16 pairs of K
   }
   _tile_loadconfig(&c);
 }
