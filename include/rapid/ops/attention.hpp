@@ -475,8 +475,9 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
   float* const qt = buf.q.data();
   for (std::size_t t = t0; t < t1; ++t) std::copy_n(q + (t * s.n_heads + g * group) * hd, group * hd, qt + (t - t0) * group * hd);
 #if RAPID_ATTENTION_AMX
-  // A BF16 cache is read with AMX tiles (attention_amx.hpp): whole tiles of 16 rows, the rows
-  // past `rows` zero; the outputs accumulate in the tiles' own buffer, copied out at the end.
+  // A BF16 cache is read with AMX tiles (attention_amx.hpp): buffers of whole 16-row tiles, the
+  // rows past `rows` zero (tiles take min(rows, 16) rows); the outputs accumulate in the tiles'
+  // own buffer, copied out at the end.
   const bool amx = kv.type == kv_type::bf16;
   const std::size_t rows16 = (rows + amx::rows - 1) / amx::rows * amx::rows;
   amx::buffers& ab = amx::thread_buffers();

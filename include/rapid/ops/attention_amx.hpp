@@ -48,7 +48,8 @@ inline constexpr std::size_t rows = 16;  // rows per tile
 inline constexpr std::size_t pair_k = 32;  // bf16 values per tile row: the K step of one product
 
 // Tile registers (numbers, because the tile intrinsics take literals): tmm0 the accumulator,
-// tmm1/tmm2 the A operand's hi/lo parts, tmm3 the B operand. All 16 rows of 64 bytes.
+// tmm1/tmm2 the A operand's hi/lo parts (rows of 64 bytes, as many as configure() sets), tmm3 the
+// B operand (16 rows of 64 bytes).
 inline constexpr int tiles_used = 4;
 
 /// Loads the tile shapes above into this thread's tile configuration, with `m` (1-16) query rows
@@ -146,16 +147,20 @@ inline void block_scores(const std::uint16_t* keys, std::size_t hd, std::size_t 
 }
 
 /// Splits softmax weights w (rows n of ldw, positions [0, valid)) into p_hi/p_lo of width
-/// `block`; other rows and positions are zero.
+/// `block`; what the value product reads beyond them is zero: positions up to the next multiple
+/// of 32 and rows n to rows16. Written in place each block (no clearing of the whole buffers).
 inline void load_weights(const float* w, std::size_t ldw, std::size_t n, std::size_t valid, std::size_t rows16,
                          std::size_t block, buffers& b) {
-  b.p_hi.assign(rows16 * block, 0);
-  b.p_lo.assign(rows16 * block, 0);
+  b.p_hi.resize(rows16 * block);
+  b.p_lo.resize(rows16 * block);
+  const std::size_t read = (valid + pair_k - 1) / pair_k * pair_k;  // columns block_values reads
   for (std::size_t r = 0; r < n; ++r)
-    for (std::size_t p = 0; p < valid; p += 16) {
-      const auto m = static_cast<__mmask16>(valid - p >= 16 ? 0xffffu : (1u << (valid - p)) - 1);
+    for (std::size_t p = 0; p < read; p += 16) {
+      const auto m = static_cast<__mmask16>(valid <= p ? 0u : valid - p >= 16 ? 0xffffu : (1u << (valid - p)) - 1);
       split_rounded(_mm512_maskz_loadu_ps(m, w + r * ldw + p), b.p_hi.data() + r * block + p, b.p_lo.data() + r * block + p);
     }
+  std::fill(b.p_hi.begin() + static_cast<std::ptrdiff_t>(n * block), b.p_hi.end(), std::uint16_t{0});
+  std::fill(b.p_lo.begin() + static_cast<std::ptrdiff_t>(n * block), b.p_lo.end(), std::uint16_t{0});
 }
 
 /// b.acc[r] += sum_{p < valid} w_r[p] v[p] for rows r < rows16, the weights in p_hi/p_lo
