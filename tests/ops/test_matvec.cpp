@@ -102,6 +102,16 @@ TEST_CASE("interleaved Q4_K / Q6_K / Q5_0 / Q8_0: matmul rows equal matvec bit f
  }
 }
 
+// The test above covers the AMX tile kernels (int8_amx.hpp) wherever they run: rows of 9+ (Q4_K,
+// Q8_0) or 2+ (Q5_0) take tiles and must equal matvec's VNNI rows bit for bit. This one says
+// whether they ran here.
+TEST_CASE("interleaved matmul takes AMX tiles where they pay" * doctest::skip(!ops::detail::tiles_pay(dtype::q5_0, 2))) {
+  CHECK(ops::detail::tiles_pay(dtype::q4_k, 9));
+  CHECK(ops::detail::tiles_pay(dtype::q8_0, 16));
+  CHECK_FALSE(ops::detail::tiles_pay(dtype::q4_k, 1));
+  CHECK_FALSE(ops::detail::tiles_pay(dtype::q6_k, 64));  // no tile kernel: never faster
+}
+
 TEST_CASE("interleaving refuses what its kernels cannot take") {
   const auto data = test::random_weights(dtype::q4_k, 20, 256, 1);  // 20 rows: not whole groups of 16
   CHECK_THROWS_AS(ops::interleaved_matrix(make_quantized_matrix(dtype::q4_k, data.data(), 20, 256)), invalid_argument);

@@ -16,33 +16,19 @@
 // runs for every call on a BF16 cache, so a row's result never depends on how many rows came
 // with it: N single-token calls equal one N-token call bit for bit.
 //
-// Linux hands AMX tile state only to processes that ask (arch_prctl); amx::ready() asks once, and
-// a BF16 cache is refused where it is not granted. RAPID_NO_AMX=1 refuses it too (comparisons).
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__linux__)
+// A BF16 cache is refused where amx::ready() is false (detail/amx.hpp).
+#include "rapid/ops/detail/amx.hpp"
+#if defined(RAPID_AMX) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
 #define RAPID_ATTENTION_AMX 1
 #include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <vector>
 
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 namespace rapid::ops::detail::amx {
-
-/// True when this process may use AMX tiles (granted once per process) and RAPID_NO_AMX is unset.
-inline bool ready() noexcept {
-  static const bool ok = [] {
-    if (const char* off = std::getenv("RAPID_NO_AMX"); off && *off && *off != '0') return false;
-    constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
-    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
-  }();
-  return ok;
-}
 
 inline constexpr std::size_t rows = 16;  // rows per tile
 inline constexpr std::size_t pair_k = 32;  // bf16 values per tile row: the K step of one product
@@ -57,17 +43,9 @@ inline constexpr int tiles_used = 4;
 /// 6 rows of tile work, not 16 (a tile product's time grows with its rows; each output element
 /// is computed the same whatever m).
 inline void configure(std::size_t m) noexcept {
-  struct alignas(64) config {
-    std::uint8_t palette = 1, start_row = 0;
-    std::uint8_t reserved[14] = {};
-    std::uint16_t colsb[16] = {};
-    std::uint8_t rows[16] = {};
-  } c;
-  for (int t = 0; t < tiles_used; ++t) {
-    c.colsb[t] = 64;
-    c.rows[t] = static_cast<std::uint8_t>(t == 3 ? 16 : m);  // tmm3, the B operand: 16 pairs of K
-  }
-  _tile_loadconfig(&c);
+  tile_config c;
+  for (int t = 0; t < tiles_used; ++t) c.shape(t, t == 3 ? 16 : m, 64);  // tmm3, the B operand: 16 pairs of K
+  c.load();
 }
 
 // x = hi + lo + r with hi, lo bf16 (round to nearest even) and |r| <= 2^-16 |x|. 16 values each.
@@ -77,20 +55,6 @@ inline void split_rounded(__m512 x, std::uint16_t* hi, std::uint16_t* lo) noexce
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi), h);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo), std::bit_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_sub_ps(x, back))));
 }
-
-// Tile rows are 64 bytes: on cache-line boundaries, a tile load reads 16 lines, not 32.
-template <class T>
-struct line_allocator {
-  using value_type = T;
-  line_allocator() = default;
-  template <class U>
-  line_allocator(const line_allocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{64}); }
-  bool operator==(const line_allocator&) const noexcept { return true; }
-};
-template <class T>
-using line_vector = std::vector<T, line_allocator<T>>;
 
 /// Per-thread operand buffers (grown once).
 struct buffers {

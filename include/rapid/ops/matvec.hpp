@@ -13,6 +13,7 @@
 #include "rapid/core/error.hpp"
 #include "rapid/core/tensor_view.hpp"
 #include "rapid/ops/activation.hpp"
+#include "rapid/ops/detail/int8_amx.hpp"
 #include "rapid/ops/detail/parallel_rows.hpp"
 #include "rapid/ops/dot.hpp"
 #include "rapid/ops/interleave.hpp"
@@ -52,13 +53,27 @@ inline constexpr std::size_t batch_tile = 64;
   return w.interleaved != nullptr && options.activations == activation_mode::int8 && has_interleaved_kernel(w.type);
 }
 
+/// True when matmul_interleaved takes `batch` rows of a `t` matrix through AMX tiles
+/// (int8_amx.hpp, which says where they pay): this build has them, the process may use them,
+/// and the batch is one they are faster for. Outputs are the same either way.
+[[nodiscard]] inline bool tiles_pay(dtype t, std::size_t batch) noexcept {
+#if defined(RAPID_INT8_AMX)
+  const bool pays = t == dtype::q5_0 ? batch >= 2 : (t == dtype::q4_k || t == dtype::q8_0) && batch > max_rows_per_pass;
+  return pays && amx::ready();
+#else
+  (void)t, (void)batch;
+  return false;
+#endif
+}
+
 /// Y = X W^T through w's interleaved layout, X already quantized. xq: (batch, stride) bytes;
-/// y: (batch, w.rows). Row b of Y is bit-identical to the same call with batch 1 on X[b].
+/// y: (batch, w.rows). Row b of Y is bit-identical to the same call with batch 1 on X[b]: rows take
+/// the VNNI kernels or, where they pay, AMX tiles (tiles_pay): the same outputs.
 inline void matmul_interleaved(const quantized_matrix& w, const std::byte* xq, std::size_t stride, std::size_t batch,
                                float* y, int threads) {
 #if defined(RAPID_INT8_VNNI)
   const std::size_t nb = w.cols / interleave_cols(w.type), groups = w.rows / interleave_rows;
-  const auto run = [&]<class Group>(const Group* blocks) {
+  const auto vnni = [&]<class Group>(const Group* blocks) {
     parallel_rows(groups, threads, 1, [&](std::size_t g0, std::size_t g1) {
       for (std::size_t b = 0; b < batch; b += batch_tile)
         for (std::size_t g = g0; g < g1; ++g)
@@ -74,6 +89,34 @@ inline void matmul_interleaved(const quantized_matrix& w, const std::byte* xq, s
           });
     });
   };
+#if defined(RAPID_INT8_AMX)
+  // Each group's 16 weight rows against passes of up to 16 activation rows, split evenly.
+  const auto tiles = [&]<class Group>(const Group* blocks) {
+    parallel_rows(groups, threads, 1, [&](std::size_t g0, std::size_t g1) {
+      std::size_t configured = 0;  // activation rows this thread's tiles are configured for
+      for (std::size_t b = 0; b < batch; b += batch_tile) {
+        const std::size_t rows = std::min(batch_tile, batch - b), passes = (rows + amx::max_rows - 1) / amx::max_rows;
+        for (std::size_t g = g0; g < g1; ++g)
+          for (std::size_t p = 0, first = b; p < passes; ++p) {
+            const std::size_t m = (b + rows - first) / (passes - p);  // the remaining rows over the remaining passes
+            if (m != configured) amx::configure_int8(configured = m, 32);
+            float* out = y + first * w.rows + g * interleave_rows;
+            const std::byte* x = xq + first * stride;
+            if constexpr (std::is_same_v<Group, block_q4_kx16>) amx::rows_dot_q4_kx16(blocks + g * nb, nb, x, stride, m, out, w.rows);
+            else if constexpr (std::is_same_v<Group, block_q5_0x16>) amx::rows_dot_x16_32<x86::x16_q5_0>(blocks + g * nb, nb, x, stride, m, out, w.rows);
+            else amx::rows_dot_x16_32<x86::x16_q8_0>(blocks + g * nb, nb, x, stride, m, out, w.rows);
+            first += m;
+          }
+      }
+    });
+  };
+  const auto run = [&]<class Group>(const Group* blocks) {
+    if constexpr (std::is_same_v<Group, block_q6_kx16>) vnni(blocks);
+    else tiles_pay(w.type, batch) ? tiles(blocks) : vnni(blocks);
+  };
+#else
+  const auto& run = vnni;
+#endif
   switch (w.type) {
   case dtype::q4_k: run(reinterpret_cast<const block_q4_kx16*>(w.interleaved)); break;
   case dtype::q6_k: run(reinterpret_cast<const block_q6_kx16*>(w.interleaved)); break;

@@ -439,6 +439,52 @@ inline __m512i broadcast_word(const void* p) noexcept {
   return _mm512_set1_epi32(v);
 }
 
+// The float steps of the interleaved kernels, shared by their VNNI and AMX forms (int8_amx.hpp):
+// both compute the same exact integer sums, so these make a row's output the same in both.
+
+/// block_sum (+)= s * scale: one sub-block's exact sums (16 rows) times its scales.
+inline void add_scaled(__m512i s, __m512 scale, bool first, __m512& block_sum) noexcept {
+  block_sum = first ? _mm512_mul_ps(_mm512_cvtepi32_ps(s), scale) : _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, block_sum);
+}
+/// acc += a_d * (block_sum - dmin * min_sums): a Q4_K group block's outputs for one activation row.
+inline void add_q4_k_block(__m512 block_sum, __m512i min_sums, __m512 dmin, float a_d, __m512& acc) noexcept {
+  const __m512 ad = _mm512_set1_ps(a_d);
+  acc = _mm512_fmadd_ps(block_sum, ad, acc);
+  acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(min_sums), _mm512_mul_ps(dmin, ad), acc);
+}
+/// acc += s * dw * a_d: one 32-column block (exact sums s, weight scales dw, activation scale a_d).
+inline void add_x16_32_block(__m512i s, __m512 dw, float a_d, __m512& acc) noexcept {
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(a_d)), acc);
+}
+/// Prefetches the group block `blocks` blocks after b (the address is never dereferenced).
+template <class Group>
+inline void prefetch_ahead(const Group* b, std::size_t blocks) noexcept {
+  const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(b) + blocks * sizeof(Group);
+  for (std::size_t o = 0; o < sizeof(Group); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 3);
+}
+
+/// The 8 code vectors of sub-block j of an interleaved Q4_K group block: vector q holds columns
+/// 32j + 4q .. 32j + 4q + 3 of the 16 rows (4 bytes per row), codes 0..15.
+inline void q4_kx16_codes(const block_q4_kx16& b, int j, __m512i* c) noexcept {
+  const __m512i m4 = _mm512_set1_epi8(15);
+  for (int p = 0; p < 4; ++p) {
+    const __m512i raw = _mm512_loadu_si512(b.qs[j][p]);
+    c[2 * p] = _mm512_and_si512(raw, m4);
+    c[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+  }
+}
+/// (16) d * sc[j] of each row of an interleaved Q4_K group block; dv = its d as f32.
+inline __m512 q4_kx16_scale(const block_q4_kx16& b, int j, __m512 dv) noexcept {
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.sc[j])))), dv);
+}
+/// (16) i32 sum over sub-blocks of min * (activation sum) for one activation row: what d_min
+/// times the activation scale multiplies. mins: (4, 16 rows x 2) i16 mins of sub-blocks 2q, 2q + 1.
+inline __m512i q4_kx16_min_sums(const __m512i* mins, const block_q8_k_act& a) noexcept {
+  __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mins[0], broadcast_word(a.bsum32));
+  for (int q = 1; q < 4; ++q) ms = _mm512_dpwssd_epi32(ms, mins[q], broadcast_word(a.bsum32 + 2 * q));
+  return ms;
+}
+
 /// Outputs of 16 interleaved Q4_K weight rows (ops/interleave.hpp) for R activation rows. Each
 /// sub-block's codes are decoded once and applied to all R rows; lane r of an accumulator is
 /// weight row r, so scales apply to 16 outputs at once and nothing is summed across lanes. One
@@ -449,23 +495,17 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
                              float* out, std::size_t out_stride) noexcept {
   const block_q8_k_act* a[R];
   for (std::size_t k = 0; k < R; ++k) a[k] = reinterpret_cast<const block_q8_k_act*>(act + k * act_stride);
-  const __m512i m4 = _mm512_set1_epi8(15);
   __m512 acc[R];
   for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   for (std::size_t i = 0; i < nb; ++i) {
     const block_q4_kx16& b = g[i];
-    const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(&b) + 2 * sizeof(block_q4_kx16); // never dereferenced
-    for (std::size_t o = 0; o < sizeof(block_q4_kx16); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 3);
+    prefetch_ahead(&b, 2);
     const __m512 dv = _mm512_cvtph_ps(load256(b.d));
     __m512 block_sum[R];  // (R, 16) sum over sub-blocks of d * sc * (codes . a), this block
     for (int j = 0; j < 8; ++j) {
-      const __m512 scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.sc[j])))), dv);
+      const __m512 scale = q4_kx16_scale(b, j, dv);
       __m512i c[8];  // (8, 16 rows x 4) codes of columns 32j + 4c .. 32j + 4c + 3
-      for (int p = 0; p < 4; ++p) {
-        const __m512i raw = _mm512_loadu_si512(b.qs[j][p]);
-        c[2 * p] = _mm512_and_si512(raw, m4);
-        c[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
-      }
+      q4_kx16_codes(b, j, c);
       for (std::size_t k = 0; k < R; ++k) {
         const std::int8_t* x = a[k][i].qs + 32 * j;
         // two chains of 4 (exact integer sums, so the split changes nothing but latency)
@@ -475,22 +515,32 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
           s0 = _mm512_dpbusd_epi32(s0, c[q], broadcast_word(x + 4 * q));
           s1 = _mm512_dpbusd_epi32(s1, c[q + 1], broadcast_word(x + 4 * q + 4));
         }
-        const __m512i s = _mm512_add_epi32(s0, s1);
-        block_sum[k] = j == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(s), scale) : _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, block_sum[k]);
+        add_scaled(_mm512_add_epi32(s0, s1), scale, j == 0, block_sum[k]);
       }
     }
     __m512i mins[4];  // (4, 16 rows x 2) i16 mins of sub-blocks 2q, 2q + 1
     for (int q = 0; q < 4; ++q) mins[q] = _mm512_cvtepu8_epi16(load256(b.m[q]));
     const __m512 dmin = _mm512_cvtph_ps(load256(b.dmin));
-    for (std::size_t k = 0; k < R; ++k) {
-      __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mins[0], broadcast_word(a[k][i].bsum32));
-      for (int q = 1; q < 4; ++q) ms = _mm512_dpwssd_epi32(ms, mins[q], broadcast_word(a[k][i].bsum32 + 2 * q));
-      const __m512 ad = _mm512_set1_ps(a[k][i].d);
-      acc[k] = _mm512_fmadd_ps(block_sum[k], ad, acc[k]);
-      acc[k] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, ad), acc[k]);
-    }
+    for (std::size_t k = 0; k < R; ++k) add_q4_k_block(block_sum[k], q4_kx16_min_sums(mins, a[k][i]), dmin, a[k][i].d, acc[k]);
   }
   for (std::size_t k = 0; k < R; ++k) _mm512_storeu_ps(out + k * out_stride, acc[k]);
+}
+
+/// The 4 code vectors of sub-block s of an interleaved Q6_K group block: vector q holds columns
+/// 16s + 4q .. 16s + 4q + 3 of the 16 rows, codes 0..63 ((low nibble & 15) | high pair << 4).
+inline void q6_kx16_codes(const block_q6_kx16& b, int s, __m512i* c) noexcept {
+  const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+  const __m512i lo0 = _mm512_loadu_si512(b.ql[2 * s]), lo1 = _mm512_loadu_si512(b.ql[2 * s + 1]);
+  const __m512i hi = _mm512_loadu_si512(b.qh[s]);
+  // ternary (A & C) | B, imm 0xec
+  c[0] = _mm512_ternarylogic_epi32(lo0, _mm512_and_si512(_mm512_slli_epi16(hi, 4), m30), m4, 0xec);
+  c[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lo0, 4), _mm512_and_si512(_mm512_slli_epi16(hi, 2), m30), m4, 0xec);
+  c[2] = _mm512_ternarylogic_epi32(lo1, _mm512_and_si512(hi, m30), m4, 0xec);
+  c[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lo1, 4), _mm512_and_si512(_mm512_srli_epi16(hi, 2), m30), m4, 0xec);
+}
+/// (16) d * sc[s] of each row of an interleaved Q6_K group block; dv = its d as f32.
+inline __m512 q6_kx16_scale(const block_q6_kx16& b, int s, __m512 dv) noexcept {
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.sc[s])))), dv);
 }
 
 /// rows_dot_q4_kx16 for interleaved Q6_K: d * sc[s] * (q - 32) over 16 sub-blocks of 16 columns.
@@ -499,30 +549,23 @@ inline void rows_dot_q6_kx16(const block_q6_kx16* g, std::size_t nb, const std::
                              float* out, std::size_t out_stride) noexcept {
   const block_q8_k_act* a[R];
   for (std::size_t k = 0; k < R; ++k) a[k] = reinterpret_cast<const block_q8_k_act*>(act + k * act_stride);
-  const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
   __m512 acc[R];
   for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   for (std::size_t i = 0; i < nb; ++i) {
     const block_q6_kx16& b = g[i];
-    const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(&b) + 2 * sizeof(block_q6_kx16); // never dereferenced
-    for (std::size_t o = 0; o < sizeof(block_q6_kx16); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 3);
+    prefetch_ahead(&b, 2);
     const __m512 dv = _mm512_cvtph_ps(load256(b.d));
     __m512 block_sum[R];  // (R, 16) sum over sub-blocks of d * sc * (codes - 32) . a, this block
     for (int s = 0; s < 16; ++s) {
-      const __m512 scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.sc[s])))), dv);
-      const __m512i lo0 = _mm512_loadu_si512(b.ql[2 * s]), lo1 = _mm512_loadu_si512(b.ql[2 * s + 1]);
-      const __m512i hi = _mm512_loadu_si512(b.qh[s]);
-      __m512i c[4];  // (4, 16 rows x 4) codes of columns 16s + 4k .. 16s + 4k + 3: (low nibble & 15) | high pair << 4
-      c[0] = _mm512_ternarylogic_epi32(lo0, _mm512_and_si512(_mm512_slli_epi16(hi, 4), m30), m4, 0xec);
-      c[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lo0, 4), _mm512_and_si512(_mm512_slli_epi16(hi, 2), m30), m4, 0xec);
-      c[2] = _mm512_ternarylogic_epi32(lo1, _mm512_and_si512(hi, m30), m4, 0xec);
-      c[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lo1, 4), _mm512_and_si512(_mm512_srli_epi16(hi, 2), m30), m4, 0xec);
+      const __m512 scale = q6_kx16_scale(b, s, dv);
+      __m512i c[4];  // (4, 16 rows x 4) codes of columns 16s + 4q .. 16s + 4q + 3
+      q6_kx16_codes(b, s, c);
       for (std::size_t k = 0; k < R; ++k) {
         const std::int8_t* x = a[k][i].qs + 16 * s;
         __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[0], broadcast_word(x));
         for (int q = 1; q < 4; ++q) t = _mm512_dpbusd_epi32(t, c[q], broadcast_word(x + 4 * q));
         t = _mm512_sub_epi32(t, _mm512_set1_epi32(32 * a[k][i].bsums[s]));  // exact: the -32 offset
-        block_sum[k] = s == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(t), scale) : _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, block_sum[k]);
+        add_scaled(t, scale, s == 0, block_sum[k]);
       }
     }
     for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(block_sum[k], _mm512_set1_ps(a[k][i].d), acc[k]);
@@ -564,8 +607,7 @@ inline void rows_dot_x16_32(const Group* g, std::size_t nb, const std::byte* act
   for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   for (std::size_t i = 0; i < nb; ++i) {
     const Group& b = g[i];
-    const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(&b) + 4 * sizeof(Group); // never dereferenced
-    for (std::size_t o = 0; o < sizeof(Group); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 3);
+    prefetch_ahead(&b, 4);
     for (int blk = 0; blk < 2; ++blk) {
       const __m512 dw = _mm512_cvtph_ps(load256(b.d[blk]));
       __m512i c[8];  // (8, 16 rows x 4) codes of columns 32 blk + 4k .. + 3
@@ -578,8 +620,7 @@ inline void rows_dot_x16_32(const Group* g, std::size_t nb, const std::byte* act
           s0 = _mm512_dpbusd_epi32(s0, c[q], broadcast_word(x.qs + 4 * q));
           s1 = _mm512_dpbusd_epi32(s1, c[q + 1], broadcast_word(x.qs + 4 * q + 4));
         }
-        const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(Layout::offset * x.sum));  // exact
-        acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[k]);
+        add_x16_32_block(_mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(Layout::offset * x.sum)), dw, x.d, acc[k]);  // exact
       }
     }
   }
