@@ -41,6 +41,8 @@ LATER_SESSION = ['RAPID eta 5 (self, RAG)', 'RAPID eta 20 (self, RAG)']
 # indices 0-1 of the main sweep's tasks (72 per method), its own LC.
 KERNELS_V2 = ROOT / 'docs/results/qwen15b_v2.jsonl'
 KERNELS_V2_GAMMA = ROOT / 'docs/results/qwen15b_v2_gamma.jsonl'  # its gamma axis: 2K, index 0, 12 instances
+# The long-context sweep of issue 23 (F16 cache, RAG budget max(4096, L/24)): its own LC per instance.
+LONG_F16 = ROOT / 'docs/results/long_f16.jsonl'
 PAGE = ROOT / 'docs/results.md'
 COST_PROJECTION = ROOT / 'build/benchmarks/cost_projection'  # --cost-projection overrides
 CTXS = [1024, 2048, 4096]
@@ -337,6 +339,34 @@ def table_speed_v2(_):
     return out + ['', lc_rates(groups['LC']) + '; instances per method: ' + ', '.join(f'{k} {v}' for k, v in counts.items()) + '.']
 
 
+def table_long(_):
+    """The long-context sweep: speedup over LC, contains-answer, acceptance and tau per method and length."""
+    rows = load(LONG_F16)
+    ctxs = sorted({r['task']['ctx_tokens'] for r in rows})
+    groups = collections.defaultdict(list)
+    for r in rows:
+        c = r['config']
+        label = method_name(c) + {'': '', 'self': ' (self, RAG)'}.get(c['drafter'], ' (0.5B, RAG)')
+        groups[label].append(r)
+    order = [k for k in ['LC', 'RAG', 'SD (0.5B, RAG)', 'RAPID eta 10 (0.5B, RAG)', 'SD (self, RAG)', 'RAPID eta 10 (self, RAG)',
+                         'prompt lookup', 'MagicDec'] if k in groups]
+    if set(groups) - set(order):
+        raise SystemExit(f'{LONG_F16}: rows of unexpected configurations {sorted(set(groups) - set(order))}')
+    k_label = lambda c: f'{c // 1024}K'
+    out = ['| method (drafter) | ' + ' | '.join(f'speedup {k_label(c)}' for c in ctxs) + ' | contains answer | acceptance | tau |',
+           '|---|' + '---|' * len(ctxs) + '---|---|---|']
+    for k in order:
+        rs = groups[k]
+        cells = [ci([r['speedup'] for r in rs if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in ctxs]
+        acc = acceptances(rs)
+        tau = f"{mean([r['stats']['tau'] for r in rs]):.2f}" if k not in ('LC', 'RAG') else '1'
+        out.append(f'| {k} | ' + ' | '.join(cells) + f" | {ci([contains(r) for r in rs])} | {ci(acc, 100, 0, ' %') if acc else '-'} | {tau} |")
+    lc = groups['LC']
+    rates = ' / '.join(f"{mean([r['stats']['decode_tokens_per_s'] for r in lc if r['task']['ctx_tokens'] == c]):.1f}" for c in ctxs)
+    counts = ', '.join(f"{k_label(c)} {sum(r['task']['ctx_tokens'] == c for r in lc)}" for c in ctxs)
+    return out + ['', f"LC tokens/s at {' / '.join(k_label(c) for c in ctxs)}: {rates}; instances per method: {counts}."]
+
+
 def table_gamma_v2(_):
     """The rerun's gamma axis: RAPID eta 10 with the 0.5B drafter at 2K, paired with its own LC."""
     by_gamma = collections.defaultdict(list)
@@ -371,7 +401,7 @@ def table_cost(_, tool=COST_PROJECTION, results=MAIN, cost_args=COST_ARGS):
 
 TABLES = {'speed': table_speed, 'quality': table_quality, 'kinds': table_kinds, 'paired': table_paired,
           'gamma': table_gamma, 'budget': table_budget, 'self': table_self, 'upward': table_upward, 'cost': table_cost,
-          'speed_v2': table_speed_v2, 'cost_v2': table_cost_v2, 'gamma_v2': table_gamma_v2}
+          'speed_v2': table_speed_v2, 'cost_v2': table_cost_v2, 'gamma_v2': table_gamma_v2, 'long': table_long}
 
 
 def render(page, R, tables):

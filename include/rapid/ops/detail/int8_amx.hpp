@@ -85,6 +85,7 @@ inline void tile_blocks(const Group* g, std::size_t nb, Codes codes, Activations
       for (int q = 0; q < K / 4; ++q) _mm512_store_si512(b_tiles[i & 1][u][q], c[q]);
     }
   };
+  if (nb == 0) return;
   write(0);
   for (std::size_t i = 0; i < nb; ++i) {
     const std::int8_t* a0 = a_of(i);
@@ -95,7 +96,7 @@ inline void tile_blocks(const Group* g, std::size_t nb, Codes codes, Activations
     if (i > 0) finish(i - 1, sums[(i - 1) & 1]);
     if (i + 1 < nb) write(i + 1);
   }
-  if (nb > 0) finish(nb - 1, sums[(nb - 1) & 1]);
+  finish(nb - 1, sums[(nb - 1) & 1]);
 }
 
 inline __m512i load_sums(const std::int32_t* p) noexcept { return _mm512_load_si512(p); }
