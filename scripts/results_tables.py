@@ -340,7 +340,7 @@ def table_speed_v2(_):
 
 
 def table_long(_):
-    """The long-context sweep: speedup over LC, contains-answer, acceptance and tau per method and length."""
+    """The long-context sweep: speedup over LC per length, contains-answer, acceptance, tau and instances per method."""
     rows = load(LONG_F16)
     ctxs = sorted({r['task']['ctx_tokens'] for r in rows})
     groups = collections.defaultdict(list)
@@ -353,18 +353,19 @@ def table_long(_):
     if set(groups) - set(order):
         raise SystemExit(f'{LONG_F16}: rows of unexpected configurations {sorted(set(groups) - set(order))}')
     k_label = lambda c: f'{c // 1024}K'
-    out = ['| method (drafter) | ' + ' | '.join(f'speedup {k_label(c)}' for c in ctxs) + ' | contains answer | acceptance | tau |',
-           '|---|' + '---|' * len(ctxs) + '---|---|---|']
+    out = ['| method (drafter) | ' + ' | '.join(f'speedup {k_label(c)}' for c in ctxs) +
+           f" | contains answer | acceptance | tau | instances {' / '.join(k_label(c) for c in ctxs)} |",
+           '|---|' + '---|' * len(ctxs) + '---|---|---|---|']
     for k in order:
         rs = groups[k]
         cells = [ci([r['speedup'] for r in rs if r['task']['ctx_tokens'] == c], 1, 2, 'x') for c in ctxs]
         acc = acceptances(rs)
         tau = f"{mean([r['stats']['tau'] for r in rs]):.2f}" if k not in ('LC', 'RAG') else '1'
-        out.append(f'| {k} | ' + ' | '.join(cells) + f" | {ci([contains(r) for r in rs])} | {ci(acc, 100, 0, ' %') if acc else '-'} | {tau} |")
+        n = ' / '.join(str(sum(r['task']['ctx_tokens'] == c for r in rs)) for c in ctxs)
+        out.append(f'| {k} | ' + ' | '.join(cells) + f" | {ci([contains(r) for r in rs])} | {ci(acc, 100, 0, ' %') if acc else '-'} | {tau} | {n} |")
     lc = groups['LC']
     rates = ' / '.join(f"{mean([r['stats']['decode_tokens_per_s'] for r in lc if r['task']['ctx_tokens'] == c]):.1f}" for c in ctxs)
-    counts = ', '.join(f"{k_label(c)} {sum(r['task']['ctx_tokens'] == c for r in lc)}" for c in ctxs)
-    return out + ['', f"LC tokens/s at {' / '.join(k_label(c) for c in ctxs)}: {rates}; instances per method: {counts}."]
+    return out + ['', f"LC tokens/s at {' / '.join(k_label(c) for c in ctxs)}: {rates}."]
 
 
 def table_gamma_v2(_):
