@@ -94,20 +94,17 @@ inline void matmul_interleaved(const quantized_matrix& w, const std::byte* xq, s
   const auto tiles = [&]<class Group>(const Group* blocks) {
     parallel_rows(groups, threads, 1, [&](std::size_t g0, std::size_t g1) {
       std::size_t configured = 0;  // activation rows this thread's tiles are configured for
-      for (std::size_t b = 0; b < batch; b += batch_tile) {
-        const std::size_t rows = std::min(batch_tile, batch - b), passes = (rows + amx::max_rows - 1) / amx::max_rows;
+      for (std::size_t b = 0; b < batch; b += batch_tile)
         for (std::size_t g = g0; g < g1; ++g)
-          for (std::size_t p = 0, first = b; p < passes; ++p) {
-            const std::size_t m = (b + rows - first) / (passes - p);  // the remaining rows over the remaining passes
-            if (m != configured) amx::configure_int8(configured = m, 32);
-            float* out = y + first * w.rows + g * interleave_rows;
-            const std::byte* x = xq + first * stride;
+          for_even_passes(std::min(batch_tile, batch - b), amx::max_rows, [&](std::size_t m, std::size_t first) {
+            if (m != configured) amx::configure_int8(configured = m);
+            const std::size_t row = b + first;
+            float* out = y + row * w.rows + g * interleave_rows;
+            const std::byte* x = xq + row * stride;
             if constexpr (std::is_same_v<Group, block_q4_kx16>) amx::rows_dot_q4_kx16(blocks + g * nb, nb, x, stride, m, out, w.rows);
             else if constexpr (std::is_same_v<Group, block_q5_0x16>) amx::rows_dot_x16_32<x86::x16_q5_0>(blocks + g * nb, nb, x, stride, m, out, w.rows);
             else amx::rows_dot_x16_32<x86::x16_q8_0>(blocks + g * nb, nb, x, stride, m, out, w.rows);
-            first += m;
-          }
-      }
+          });
     });
   };
   const auto run = [&]<class Group>(const Group* blocks) {

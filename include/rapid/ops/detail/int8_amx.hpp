@@ -32,11 +32,14 @@ namespace rapid::ops::detail::amx {
 /// Activation rows per tile product.
 inline constexpr std::size_t max_rows = 16;
 
+/// Columns of one tile product: a Q4_K sub-block, a Q5_0 / Q8_0 block.
+inline constexpr std::size_t k_bytes = 32;
+
 // Tiles: tmm0/tmm1 the A operand (m activation rows x k_bytes), tmm2/tmm3 the B operand
 // (k_bytes / 4 rows of 16 weight rows x 4 codes), tmm4/tmm5 the int32 sums (m x 16): two sets,
 // so that two sub-blocks' products are in flight (tile registers are not renamed).
-/// Configures this thread's tiles for m activation rows and sub-blocks of k_bytes columns.
-inline void configure_int8(std::size_t m, std::size_t k_bytes) noexcept {
+/// Configures this thread's tiles for m activation rows.
+inline void configure_int8(std::size_t m) noexcept {
   tile_config c;
   for (int set = 0; set < 2; ++set) c.shape(set, m, k_bytes).shape(2 + set, k_bytes / 4, 64).shape(4 + set, m, 64);
   c.load();
@@ -61,10 +64,10 @@ inline void tile_product(const void* b_tile, const std::int8_t* a, std::size_t a
   }
 }
 
-/// Sub-block sums of nb group blocks, block by block: sums[u][k] = the exact sum over the K
-/// columns of sub-block u of signed code x activation, weight rows 0..15 in lanes, activation
-/// rows k < m; finish(i, sums) then runs block i's float steps. codes(b, u, c) writes the K / 4
-/// signed code vectors of sub-block u of group block b; a_of(i) points at activation row 0's
+/// Sub-block sums of nb group blocks, block by block: sums[u][k] = the exact sum over the
+/// k_bytes columns of sub-block u of signed code x activation, weight rows 0..15 in lanes,
+/// activation rows k < m; finish(i, sums) then runs block i's float steps. codes(b, u, c) writes
+/// the k_bytes / 4 signed code vectors of sub-block u of group block b; a_of(i) points at activation row 0's
 /// values of block i's first sub-block, a_step bytes to the next sub-block, act_stride to the
 /// next row.
 ///
@@ -72,17 +75,18 @@ inline void tile_product(const void* b_tile, const std::int8_t* a, std::size_t a
 /// tile load of codes just stored waits for the stores, and a vector load of sums just stored
 /// from a tile waits for the tile. So while block i's products run, the vectors finish block
 /// i - 1 and write block i + 1's codes (both buffers twice).
-template <int Subblocks, int K, class Group, class Codes, class ActivationsOf, class Finish>
+template <int Subblocks, class Group, class Codes, class ActivationsOf, class Finish>
 inline void tile_blocks(const Group* g, std::size_t nb, Codes codes, ActivationsOf a_of, std::size_t a_step,
                         std::size_t act_stride, Finish finish) {
   static_assert(Subblocks % 2 == 0);
-  alignas(64) std::int8_t b_tiles[2][Subblocks][K / 4][64];   // (block parity, sub-block, K / 4 column groups, 16 rows x 4)
+  constexpr std::size_t groups = k_bytes / 4;
+  alignas(64) std::int8_t b_tiles[2][Subblocks][groups][64];  // (block parity, sub-block, 4-column group, 16 rows x 4)
   alignas(64) std::int32_t sums[2][Subblocks][max_rows][16];  // (block parity, sub-block, activation row, weight row)
   const auto write = [&](std::size_t i) {
     for (int u = 0; u < Subblocks; ++u) {
-      __m512i c[K / 4];
+      __m512i c[groups];
       codes(g[i], u, c);
-      for (int q = 0; q < K / 4; ++q) _mm512_store_si512(b_tiles[i & 1][u][q], c[q]);
+      for (std::size_t q = 0; q < groups; ++q) _mm512_store_si512(b_tiles[i & 1][u][q], c[q]);
     }
   };
   if (nb == 0) return;
@@ -101,7 +105,7 @@ inline void tile_blocks(const Group* g, std::size_t nb, Codes codes, Activations
 
 inline __m512i load_sums(const std::int32_t* p) noexcept { return _mm512_load_si512(p); }
 
-/// x86::rows_dot_q4_kx16 for m (1-16) activation rows, tiles configured with configure_int8(m, 32).
+/// x86::rows_dot_q4_kx16 for m (1-16) activation rows, tiles configured with configure_int8(m).
 inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::byte* act, std::size_t act_stride,
                              std::size_t m, float* out, std::size_t out_stride) noexcept {
   using namespace x86;
@@ -125,11 +129,11 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
       add_q4_k_block(block_sum, q4_kx16_min_sums(mins, row(k, i)), dmin, row(k, i).d, acc[k]);
     }
   };
-  tile_blocks<8, 32>(g, nb, codes, [&](std::size_t i) { return row(0, i).qs; }, 32, act_stride, finish);
+  tile_blocks<8>(g, nb, codes, [&](std::size_t i) { return row(0, i).qs; }, k_bytes, act_stride, finish);
   for (std::size_t k = 0; k < m; ++k) _mm512_storeu_ps(out + k * out_stride, acc[k]);
 }
 
-/// x86::rows_dot_x16_32 for m (1-16) activation rows, tiles configured with configure_int8(m, 32).
+/// x86::rows_dot_x16_32 for m (1-16) activation rows, tiles configured with configure_int8(m).
 template <class Layout, class Group = typename Layout::group>
 inline void rows_dot_x16_32(const Group* g, std::size_t nb, const std::byte* act, std::size_t act_stride, std::size_t m,
                             float* out, std::size_t out_stride) noexcept {
@@ -152,7 +156,7 @@ inline void rows_dot_x16_32(const Group* g, std::size_t nb, const std::byte* act
       for (std::size_t k = 0; k < m; ++k) add_x16_32_block(load_sums(sums[blk][k]), dw, row(k, 2 * i + blk).d, acc[k]);
     }
   };
-  tile_blocks<2, 32>(g, nb, codes, [&](std::size_t i) { return row(0, 2 * i).qs; }, sizeof(block_q8_act32), act_stride, finish);
+  tile_blocks<2>(g, nb, codes, [&](std::size_t i) { return row(0, 2 * i).qs; }, sizeof(block_q8_act32), act_stride, finish);
   for (std::size_t k = 0; k < m; ++k) _mm512_storeu_ps(out + k * out_stride, acc[k]);
 }
 
