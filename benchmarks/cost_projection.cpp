@@ -174,22 +174,52 @@ forward_errors forward_check(const machine& m1, const machine& m2) {
 
 // ---- `rapid eval` results -----------------------------------------------------------------------
 
+/// One (method configuration, context length) of a `rapid eval` file: sums over its records.
+struct result_group {
+  double tau = 0, speedup = 0, target_ctx = 0, drafter_ctx = 0, emitted = 0, drafted = 0, steps = 0;
+  std::vector<double> offered;  // [gamma] steps that offered a draft at each position, summed over records
+  int n = 0;
+  std::string kind;    // the drafter: "rag", "none", "self" or the drafter's file
+  std::string target;  // the target's file
+  nlohmann::json config;  // the first record's config (method, drafter, eta, gamma, rag_budget...)
+};
+
+/// The model's speedup for a group's measured tau and drafts per step, at target / drafter
+/// prompts of tctx / dctx positions (the measured means, or others to extrapolate).
+double predict_group(const std::string& name, const result_group& g, const machine& m2, double tctx, double dctx) {
+  const double n = g.n, tau = g.tau / n;
+  const model_cost target = cost_of_file(g.target);
+  if (g.kind == "rag")  // the RAG target's prompt is the short one (records name it the target's)
+    return forward_seconds(target, m2, 1, std::max(tctx, dctx)) / forward_seconds(target, m2, 1, std::min(tctx, dctx));
+  if (g.kind == "none" && !g.offered.empty()) {
+    // Prompt lookup drafts 0 to gamma tokens a step: cost its verifications at the measured widths.
+    std::vector<double> steps_with(g.offered.size() + 1);  // (gamma + 1) steps that offered exactly k drafts
+    for (std::size_t w = 0; w < steps_with.size(); ++w)
+      steps_with[w] = (w == 0 ? g.steps : g.offered[w - 1]) - (w < g.offered.size() ? g.offered[w] : 0.0);
+    return predict_free_drafter(target, m2, tctx, std::max(1.0, tau), steps_with).speedup;
+  }
+  // Verification width: the drafts actually made per step (lookup often finds fewer than gamma).
+  const int width = std::max(1, static_cast<int>(std::lround(g.drafted / std::max(1.0, g.steps))));
+  spec_config sc{.target = target, .drafter = std::nullopt, .target_context = tctx, .drafter_context = dctx, .gamma = width,
+                 .drafter_wants_next_q = name.rfind("rapid-exact", 0) == 0};
+  if (g.kind == "self") sc.drafter = target;
+  else if (g.kind != "none") sc.drafter = cost_of_file(g.kind);
+  return predict_from_tau(sc, m2, std::max(1.0, tau)).speedup;
+}
+
 /// Per (method configuration, context length) of a `rapid eval` file: mean measured tau and
 /// speedup against the model's prediction from that tau and the mean prompt sizes. Target and
 /// drafter are the records' model files (either Qwen2.5-Coder size, so upward speculation too),
 /// "self" (the target) or none (lookup; MagicDec's streaming cache counts as a self drafter of
-/// --window + --sink positions).
-void results_check(const std::string& path, const machine& m2, double magicdec_cache) {
+/// --window + --sink positions). With predictions_path, also writes one JSON line per group and,
+/// for each configuration, its prediction at every context of `extrapolate` beyond its longest
+/// measured one (same tau; drafter prompt max(4096, L/24) unless the records fixed a budget;
+/// MagicDec's cache unchanged), marked "extrapolated".
+void results_check(const std::string& path, const machine& m2, double magicdec_cache, const std::string& predictions_path,
+                   const std::vector<double>& extrapolate) {
   std::ifstream in(path);
   if (!in) throw rapid::io_error("cannot open the results file", {path, {}, {}});
-  struct group {
-    double tau = 0, speedup = 0, target_ctx = 0, drafter_ctx = 0, emitted = 0, drafted = 0, steps = 0;
-    std::vector<double> offered;  // [gamma] steps that offered a draft at each position, summed over records
-    int n = 0;
-    std::string kind;    // the drafter: "rag", "none", "self" or the drafter's file
-    std::string target;  // the target's file
-  };
-  std::map<std::tuple<std::string, std::size_t>, group> groups;
+  std::map<std::tuple<std::string, std::size_t>, result_group> groups;
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     const auto j = nlohmann::json::parse(line);
@@ -206,48 +236,57 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
     const auto& offered = st.at("detail").value("offered_at", std::vector<double>{});
     if (g.offered.size() < offered.size()) g.offered.resize(offered.size());
     for (std::size_t i = 0; i < offered.size(); ++i) g.offered[i] += offered[i];
-    ++g.n;
+    if (g.n++ == 0) g.config = c;
     g.kind = method == "rag" ? "rag" : method == "lookup" ? "none" : c.at("drafter").get<std::string>() == "self" || method == "magicdec" ? "self" : c.at("drafter").get<std::string>();
     g.target = c.at("target").get<std::string>();
   }
+  std::ofstream predictions;
+  if (!predictions_path.empty()) {
+    predictions.open(predictions_path);
+    if (!predictions) throw rapid::io_error("cannot write the predictions file", {predictions_path, {}, {}});
+  }
+  const auto write = [&](const result_group& g, std::size_t ctx, double tctx, double dctx, double predicted, std::optional<double> measured) {
+    if (!predictions.is_open()) return;
+    nlohmann::json j{{"config", g.config}, {"ctx_tokens", ctx}, {"runs", g.n}, {"tau", g.tau / g.n}, {"target_ctx", tctx},
+                     {"drafter_ctx", dctx}, {"predicted", predicted}, {"extrapolated", !measured.has_value()}};
+    j["measured"] = measured ? nlohmann::json(*measured) : nlohmann::json(nullptr);
+    predictions << j.dump() << '\n';
+  };
   std::printf("| configuration | ctx | runs | tau | drafts per step | target / drafter prompt | predicted | measured | error |\n"
               "|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
   double worst = 0;
   int misses = 0, rows = 0;
-  for (auto& [k, g] : groups) {
-    const auto n = double(g.n);
-    const double tau = g.tau / n, measured = g.speedup / n, tctx = g.target_ctx / n + g.emitted / n / 2;
-    const std::string& kind = g.kind;
-    const model_cost target = cost_of_file(g.target);
-    double dctx = g.drafter_ctx / n + g.emitted / n / 2;
-    if (std::get<0>(k).rfind("magicdec", 0) == 0) dctx = magicdec_cache;
-    double predicted = 0;
-    if (kind == "rag") {  // the RAG target's prompt is the short one (records name it the target's)
-      predicted = forward_seconds(target, m2, 1, std::max(tctx, dctx)) / forward_seconds(target, m2, 1, std::min(tctx, dctx));
-    } else if (kind == "none" && !g.offered.empty()) {
-      // Prompt lookup drafts 0 to gamma tokens a step: cost its verifications at the measured widths.
-      std::vector<double> steps_with(g.offered.size() + 1);  // (gamma + 1) steps that offered exactly k drafts
-      for (std::size_t w = 0; w < steps_with.size(); ++w)
-        steps_with[w] = (w == 0 ? g.steps : g.offered[w - 1]) - (w < g.offered.size() ? g.offered[w] : 0.0);
-      predicted = predict_free_drafter(target, m2, tctx, std::max(1.0, tau), steps_with).speedup;
-    } else {
-      // Verification width: the drafts actually made per step (lookup often finds fewer than gamma).
-      const int width = std::max(1, static_cast<int>(std::lround(g.drafted / std::max(1.0, g.steps))));
-      spec_config sc{.target = target, .drafter = std::nullopt, .target_context = tctx, .drafter_context = dctx, .gamma = width,
-                     .drafter_wants_next_q = std::get<0>(k).rfind("rapid-exact", 0) == 0};
-      if (kind == "self") sc.drafter = target;
-      else if (kind != "none") sc.drafter = cost_of_file(kind);
-      predicted = predict_from_tau(sc, m2, std::max(1.0, tau)).speedup;
+  for (auto it = groups.begin(); it != groups.end(); ++it) {
+    const auto& [k, g] = *it;
+    const auto& [name, ctx] = k;
+    const double n = g.n, measured = g.speedup / n, tctx = g.target_ctx / n + g.emitted / n / 2;
+    const bool magicdec = name.rfind("magicdec", 0) == 0;
+    const double dctx = magicdec ? magicdec_cache : g.drafter_ctx / n + g.emitted / n / 2;
+    const double predicted = predict_group(name, g, m2, tctx, dctx);
+    write(g, ctx, tctx, dctx, predicted, measured);
+    const bool longest = std::next(it) == groups.end() || std::get<0>(std::next(it)->first) != name;
+    for (const double x : extrapolate) {
+      if (!longest || x <= double(ctx)) continue;
+      // The long prompt keeps its measured size relative to the nominal length, the retrieved one
+      // its measured fill of the retrieval budget; MagicDec's cache does not grow.
+      const double budget = g.config.value("rag_budget", 0.0);
+      const auto budget_at = [&](double l) { return std::min(l, budget > 0 ? budget : paper_rag_budget(l)); };
+      const double long_x = std::max(tctx, dctx) * x / double(ctx);
+      const double short_x = std::min(tctx, dctx) * budget_at(x) / budget_at(double(ctx));
+      const bool rag = g.kind == "rag";  // its records name the retrieved prompt the target's
+      const double xt = rag ? short_x : long_x;
+      const double xd = magicdec ? magicdec_cache : rag || g.kind == "none" ? long_x : short_x;
+      write(g, std::size_t(x), xt, xd, predict_group(name, g, m2, xt, xd), std::nullopt);
     }
     const double err = predicted / measured - 1;
     worst = std::max(worst, std::abs(err));
     misses += std::abs(err) > 0.25;
     ++rows;
-    std::string name = std::get<0>(k);
-    for (auto& ch : name)
+    std::string shown = name;
+    for (auto& ch : shown)
       if (ch == '|') ch = ' ';
-    std::printf("| %s | %zu | %d | %.2f | %.2f | %.0f / %.0f | %.2fx | %.2fx | %+.0f %%%s |\n", name.c_str(), std::get<1>(k), g.n,
-                tau, g.drafted / std::max(1.0, g.steps), tctx, dctx, predicted, measured, 100 * err,
+    std::printf("| %s | %zu | %d | %.2f | %.2f | %.0f / %.0f | %.2fx | %.2fx | %+.0f %%%s |\n", shown.c_str(), ctx, g.n,
+                g.tau / n, g.drafted / std::max(1.0, g.steps), tctx, dctx, predicted, measured, 100 * err,
                 std::abs(err) > 0.25 ? " **MISS**" : "");
   }
   std::printf("\nLargest |error| %.0f %%; %d of %d configurations beyond 25 %%.\n", 100 * worst, misses, rows);
@@ -269,12 +308,22 @@ struct pair_case {
 int main(int argc, char** argv) {
   CLI::App app{"roofline projection of speculative decoding speedups (markdown on stdout)"};
   double bw1 = 22.7e9, bw2 = 29.9e9, rows_per_s = 4797.2, matvec_1t_us = 515.6, attn_gflops_1t = 42.7, cpu_overhead_ms = 0;
+  double multirow_attn_gflops_1t = 0;
   double gpu_bw_eff = 0.80, gpu_compute_eff = 0.60, gpu_overhead_ms = 0, alt_bw2 = 40e9;
   int gamma = 10;
   std::size_t matmul_tile = 0;
   std::string results;
   double magicdec_cache = 512;
   app.add_option("--results", results, "also check the model against a `rapid eval` results file (Qwen2.5-Coder 1.5B or 0.5B target)");
+  std::string predictions;
+  std::vector<double> extrapolate;
+  app.add_option("--predictions", predictions,
+                 "with --results: write each configuration's predicted and measured speedup per context as JSON lines here");
+  app.add_option("--extrapolate", extrapolate,
+                 "with --predictions: also predict each configuration at these target contexts beyond its longest measured one "
+                 "(its tau there)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   app.add_option("--magicdec-cache", magicdec_cache, "MagicDec's sink + window in that file (positions)");
   app.add_option("--bw1", bw1, "CPU read bandwidth at 1 thread, bytes/s (out/bench_final/qwen1.5b-t1-rapid.jsonl: 22.7e9)");
   app.add_option("--bw2", bw2,
@@ -289,6 +338,10 @@ int main(int argc, char** argv) {
                  "rows outside full tiles run at the 1-thread matvec rate per thread");
   app.add_option("--attention-gflops-1t", attn_gflops_1t,
                  "attention GFLOP/s per thread (docs/transformer.md: 1.5B shape at depth 4096, 16-17 ms -> 42.7)");
+  app.add_option("--multirow-attention-gflops-1t", multirow_attn_gflops_1t,
+                 "attention GFLOP/s per thread of a forward over several tokens, which reads each KV tile once for all of "
+                 "them (0: the one-row rate)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--cpu-overhead-ms", cpu_overhead_ms, "fixed CPU cost per forward, ms");
   app.add_option("--gpu-bw-efficiency", gpu_bw_eff, "fraction of the H100's 3.35 TB/s a decode kernel sustains");
   app.add_option("--gpu-compute-efficiency", gpu_compute_eff, "fraction of the H100's 989 dense BF16 TFLOP/s");
@@ -305,21 +358,24 @@ int main(int argc, char** argv) {
     const double mm1 = matmul_ops_per_s_from_bench(8960, 1536, 1e6 / matvec_1t_us);
     const machine cpu1 = machine::measured("CPU, 1 thread", bw1, mm1, attn_gflops_1t * 1e9, cpu_overhead_ms * 1e-3);
     const machine cpu2 = machine::measured("CPU, 2 threads", bw2, mm2, 2 * attn_gflops_1t * 1e9, cpu_overhead_ms * 1e-3)
-                             .with_matmul_tiles(matmul_tile, 2 * mm1);
+                             .with_matmul_tiles(matmul_tile, 2 * mm1)
+                             .with_multirow_attention(2 * multirow_attn_gflops_1t * 1e9);
 
     std::printf("# Roofline cost model: checks and projections\n\n");
     std::printf("## Our CPU (2-core VM): predicted vs measured decode speedup\n\n");
     std::printf("Machine, 2 threads: read %.1f GB/s, int8 matmul %.0f GFLOP/s (BM_matmul Q4_K batch 4: %.1f rows/s), "
-                "attention %.1f GFLOP/s, overhead %.1f ms per forward. 1 thread: %.1f GB/s, %.0f GFLOP/s (BM_matvec Q4_K), "
+                "attention %.1f GFLOP/s%s, overhead %.1f ms per forward. 1 thread: %.1f GB/s, %.0f GFLOP/s (BM_matvec Q4_K), "
                 "%.1f GFLOP/s.\n",
-                bw2 / 1e9, mm2 / 1e9, rows_per_s, 2 * attn_gflops_1t, cpu_overhead_ms, bw1 / 1e9, mm1 / 1e9, attn_gflops_1t);
+                bw2 / 1e9, mm2 / 1e9, rows_per_s, 2 * attn_gflops_1t,
+                multirow_attn_gflops_1t > 0 ? (" (" + std::to_string(int(2 * multirow_attn_gflops_1t)) + " over several rows)").c_str() : "",
+                cpu_overhead_ms, bw1 / 1e9, mm1 / 1e9, attn_gflops_1t);
     std::printf("Target Qwen2.5-Coder-1.5B Q4_K_M (%.0f MB weights, %.1f KB KV per position), gamma 4; "
                 "prediction from the measured tau; error = predicted / measured - 1.\n\n",
                 qwen15().weight_bytes / 1e6, qwen15().kv_bytes_per_position / 1e3);
     const auto res = cpu_check(cpu2, true);
-    const auto alt = cpu_check(machine::measured("alt", alt_bw2, mm2, 2 * attn_gflops_1t * 1e9, cpu_overhead_ms * 1e-3)
-                                    .with_matmul_tiles(matmul_tile, 2 * mm1),
-                                false);
+    machine alt_cpu2 = cpu2;  // the same machine at another bandwidth
+    alt_cpu2.read_bytes_per_s = alt_bw2;
+    const auto alt = cpu_check(alt_cpu2, false);
     std::printf("\nLargest |error| %.0f %%, %d of %zu configurations beyond 25 %%. With --bw2 %.1f GB/s instead: largest "
                 "|error| %.0f %%, %d beyond 25 %%.\n",
                 100 * res.max_abs_error, res.misses, std::size(cpu_cases), alt_bw2 / 1e9, 100 * alt.max_abs_error, alt.misses);
@@ -365,7 +421,7 @@ int main(int argc, char** argv) {
       std::printf("## Our CPU: predicted vs measured on `rapid eval` results (%s)\n\n", results.c_str());
       std::printf("Means over task instances; prompts in tokens (+ half the mean answer); prediction from the mean "
                   "measured tau, 2-thread machine above.\n\n");
-      results_check(results, cpu2, magicdec_cache);
+      results_check(results, cpu2, magicdec_cache, predictions, extrapolate);
       std::printf("\n");
     }
     std::printf("## Projection: RAPID decode speedup vs LC on H100 SXM\n\n");

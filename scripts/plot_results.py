@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Small PNG plots of `rapid eval` results (issue 8, item 3).
 
-usage: scripts/plot_results.py RESULTS.jsonl [-o OUTDIR] [--dpi 80] [--max-bytes 60000]
+usage: scripts/plot_results.py RESULTS.jsonl [MORE.jsonl ...] [-o OUTDIR] [--predictions P.jsonl ...]
+                               [--plots speedup,acceptance,quality,tau] [--dpi 80] [--max-bytes 60000]
 
-Reads one JSON object per line (the `rapid eval` schema: key, task{ctx_tokens, ...},
+Reads one JSON object per line (several files: their records together) (the `rapid eval` schema: key, task{ctx_tokens, ...},
 config{method, rule, eta, gamma, ...}, stats{acceptance_rate, tau, drafted, ...}, speedup,
 scores{contains, ...}) and writes into OUTDIR:
   speedup_vs_context.png   decode speedup vs LC by target context length, per method
   acceptance_vs_eta.png    draft acceptance rate vs eta, per method with a drafter
   quality_vs_eta.png       contains-answer vs eta, per method (eta-free methods as flat lines)
   tau_vs_gamma.png         tokens per target call vs gamma, per method
-Each point is a mean with its 95 % confidence interval (Student t). Methods whose rule uses eta
+Each point is a mean with its 95 % confidence interval (Student t). --predictions adds the cost
+model's speedups (`cost_projection --results R --predictions P`: one line per configuration and
+context, config copied from the records) to the speedup plot as lines in each method's colour,
+dashed where contexts were measured and dotted where the model extrapolates beyond them. Methods whose rule uses eta
 (retrieval_augmented*) are split by eta ("rapid eta=10"). A plot with no data is skipped with a
 message; malformed lines are skipped with a warning. Needs matplotlib (Debian python3-matplotlib).
 """
@@ -167,11 +171,25 @@ class Plotter:
         self.skipped.append(name)
         print(f"plot_results: skipped {name}: {why}", file=sys.stderr)
 
-    def plot(self, name, data, title, xlabel, ylabel, flat=None, hline=None, log2_x=False, ylim=None):
-        """data: {group: [(x, mean, ci, n)]}; flat: {group: (mean, ci, n)} drawn as horizontal lines."""
+    def plot(self, name, data, title, xlabel, ylabel, flat=None, hline=None, log2_x=False, log2_y=False, ylim=None, lines=None):
+        """data: {group: [(x, mean, ci, n)]}; flat: {group: (mean, ci, n)} drawn as horizontal lines;
+        lines: {group: [(x, y, extrapolated)]} drawn as model lines (dashed, dotted where extrapolated)."""
         if not data:
             return False
         fig, ax = plt.subplots(figsize=(6.0, 3.8))
+        for key, pts in (lines or {}).items():
+            colour, _ = self.style(key)
+            pts = sorted(pts)
+            seen = [p for p in pts if not p[2]]
+            beyond = [p for p in pts if p[2]]
+            if seen:
+                ax.plot([p[0] for p in seen], [p[1] for p in seen], color=colour, linestyle="--", linewidth=0.9, alpha=0.8)
+            if beyond:  # from the last measured context on
+                joined = seen[-1:] + beyond
+                ax.plot([p[0] for p in joined], [p[1] for p in joined], color=colour, linestyle=":", linewidth=1.1, alpha=0.8)
+        if lines:
+            ax.plot([], [], color="grey", linestyle="--", linewidth=0.9, label="cost model (dotted: extrapolated)")
+            print(f"plot_results: {name}: model lines for {len(lines)} configurations", file=sys.stderr)
         for key, pts in data.items():
             colour, marker = self.style(key)
             xs, ms, cis = [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]
@@ -187,6 +205,9 @@ class Plotter:
         if log2_x:
             ax.set_xscale("log", base=2)
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1024:g}K" if v >= 1024 else f"{v:g}"))
+        if log2_y:  # ratios: 0.5x and 2x equally far from 1x
+            ax.set_yscale("log", base=2)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         if ylim:
             ax.set_ylim(*ylim)
         ax.set_title(title, fontsize=10)
@@ -194,7 +215,7 @@ class Plotter:
         ax.set_ylabel(ylabel, fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best", frameon=False)
+        ax.legend(fontsize=7, loc="best", frameon=False, ncol=2 if len(data) + len(flat or {}) > 5 else 1)
         fig.tight_layout()
         path = os.path.join(self.outdir, name)
         dpi = self.dpi
@@ -212,7 +233,10 @@ class Plotter:
         return True
 
 
-def make_plots(records, plotter):
+PLOT_KINDS = ("speedup", "acceptance", "quality", "tau")
+
+
+def make_plots(records, plotter, predictions=(), kinds=PLOT_KINDS):
     names = Naming(records)
     method, label = names.method, names.label
     ctx = lambda r: number(section(r, "task").get("ctx_tokens"))  # noqa: E731
@@ -221,15 +245,21 @@ def make_plots(records, plotter):
     stat = lambda k: (lambda r: number(section(r, "stats").get(k)))  # noqa: E731
     contains = lambda r: number(section(r, "scores").get("contains"))  # noqa: E731
 
-    # 1. speedup vs context, every method but LC itself (the 1.0 line)
+    # 1. speedup vs context, every method but LC itself (the 1.0 line), with the model's lines
+    model = defaultdict(list)
+    for p in predictions:
+        x, y = number(p.get("ctx_tokens")), number(p.get("predicted"))
+        if x is not None and y is not None:
+            model[label({"config": config(p)})].append((x, y, p.get("extrapolated") is True))
     data = series([r for r in records if method(r) != "lc"], label, ctx, lambda r: number(r.get("speedup")))
-    if not plotter.plot("speedup_vs_context.png", data, "Decode speedup vs LC (prefill excluded)",
-                        "target context (tokens)", "speedup (x)", hline=(1.0, "LC"), log2_x=True):
+    if "speedup" in kinds and not plotter.plot(
+            "speedup_vs_context.png", data, "Decode speedup vs LC (prefill excluded)", "target context (tokens)",
+            "speedup (x)", hline=(1.0, "LC"), log2_x=True, log2_y=True, lines=dict(model)):
         plotter.skip("speedup_vs_context.png", "no records other than LC with task.ctx_tokens and speedup")
 
     # 2. acceptance vs eta, methods with a drafter
     data = series([r for r in records if speculative(r)], method, eta, stat("acceptance_rate"))
-    if not plotter.plot("acceptance_vs_eta.png", data, "Draft acceptance rate vs eta", "eta", "acceptance rate",
+    if "acceptance" in kinds and not plotter.plot("acceptance_vs_eta.png", data, "Draft acceptance rate vs eta", "eta", "acceptance rate",
                         ylim=(0, 1.02)):
         plotter.skip("acceptance_vs_eta.png", "no speculative records (stats.drafted > 0) with config.eta")
 
@@ -238,34 +268,42 @@ def make_plots(records, plotter):
     flat = {}
     for key, pts in series([r for r in records if not uses_eta(r)], method, lambda r: 0.0, contains).items():
         flat[key] = (pts[0][1], pts[0][2], pts[0][3])
-    if not plotter.plot("quality_vs_eta.png", data, "Answer quality vs eta", "eta", "contains answer (fraction)",
+    if "quality" in kinds and not plotter.plot("quality_vs_eta.png", data, "Answer quality vs eta", "eta", "contains answer (fraction)",
                         flat=flat, ylim=(0, 1.02)):
         plotter.skip("quality_vs_eta.png", "no records of an eta rule (retrieval_augmented*) with scores.contains")
 
     # 4. tau vs gamma, speculative methods split by eta
     data = series([r for r in records if speculative(r)], lambda r: label(r, gamma=False), gamma, stat("tau"))
-    if not plotter.plot("tau_vs_gamma.png", data, "Tokens per target call (tau) vs gamma", "gamma", "tau"):
+    if "tau" in kinds and not plotter.plot("tau_vs_gamma.png", data, "Tokens per target call (tau) vs gamma", "gamma", "tau"):
         plotter.skip("tau_vs_gamma.png", "no speculative records (stats.drafted > 0) with config.gamma and stats.tau")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("results", help="JSONL file written by `rapid eval`")
+    ap.add_argument("results", nargs="+", help="JSONL files written by `rapid eval` (plotted together)")
+    ap.add_argument("--predictions", action="append", default=[],
+                    help="JSONL of cost_projection --predictions: model lines on the speedup plot (repeatable)")
+    ap.add_argument("--plots", default=",".join(PLOT_KINDS), help=f"which plots, comma-separated from {','.join(PLOT_KINDS)}")
     ap.add_argument("-o", "--outdir", default="plots", help="directory for the PNGs (created)")
     ap.add_argument("--dpi", type=int, default=80, help="resolution (lowered automatically to fit --max-bytes)")
     ap.add_argument("--max-bytes", type=int, default=60000, help="size limit per PNG")
     args = ap.parse_args(argv)
     if args.dpi <= 0 or args.max_bytes <= 0:
         sys.exit("plot_results: --dpi and --max-bytes must be positive")
-    try:
-        records = load(args.results)
-    except OSError as e:
-        sys.exit(f"plot_results: cannot read {args.results}: {e.strerror}")
+    kinds = [k for k in args.plots.split(",") if k]
+    if not kinds or set(kinds) - set(PLOT_KINDS):
+        sys.exit(f"plot_results: --plots takes names from {','.join(PLOT_KINDS)}, got '{args.plots}'")
+    records, predictions = [], []
+    for path, into in [(p, records) for p in args.results] + [(p, predictions) for p in args.predictions]:
+        try:
+            into.extend(load(path))
+        except OSError as e:
+            sys.exit(f"plot_results: cannot read {path}: {e.strerror}")
     if not records:
-        print(f"plot_results: {args.results} holds no records; nothing to plot", file=sys.stderr)
+        print(f"plot_results: {' '.join(args.results)} holds no records; nothing to plot", file=sys.stderr)
     os.makedirs(args.outdir, exist_ok=True)
     plotter = Plotter(args.outdir, args.dpi, args.max_bytes)
-    make_plots(records, plotter)
+    make_plots(records, plotter, predictions, kinds)
     return 0
 
 

@@ -108,6 +108,40 @@ class PlotResultsTest(unittest.TestCase):
                 self.assertIn(f"skipped {name}", p.stderr)
                 self.assertFalse(os.path.exists(os.path.join(out, name)))
 
+    def test_several_files_and_model_lines(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            rng = random.Random(3)
+            short, long_ = os.path.join(tmp, "short.jsonl"), os.path.join(tmp, "long.jsonl")
+            sd = {}
+            for path, ctxs in ((short, (1024, 2048)), (long_, (8192,))):
+                with open(path, "w") as f:
+                    for ctx in ctxs:
+                        for seed in range(3):
+                            f.write(json.dumps(record("lc", "speculative_sampling", ctx, 0.0, 1, seed, rng, drafted=False)) + "\n")
+                            r = record("sd", "speculative_sampling", ctx, 0.0, 4, seed, rng)
+                            sd = r["config"]
+                            f.write(json.dumps(r) + "\n")
+            predictions = os.path.join(tmp, "predictions.jsonl")
+            with open(predictions, "w") as f:
+                for ctx, extrapolated in ((1024, False), (2048, False), (8192, False), (32768, True)):
+                    f.write(json.dumps({"config": sd, "ctx_tokens": ctx, "predicted": 0.9, "extrapolated": extrapolated}) + "\n")
+                # a configuration without measured records still gets its line; a line without a number does not
+                f.write(json.dumps({"config": dict(sd, method="rapid", rule="retrieval_augmented", eta=10.0),
+                                    "ctx_tokens": 8192, "predicted": 1.1, "extrapolated": False}) + "\n")
+                f.write(json.dumps({"config": sd, "ctx_tokens": 4096, "predicted": None}) + "\n")
+            out = os.path.join(tmp, "plots")
+            p = run(short, long_, "--predictions", predictions, "--plots", "speedup", "-o", out)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("model lines for 2 configurations", p.stderr)
+            check_png(self, os.path.join(out, "speedup_vs_context.png"))
+            self.assertEqual(sorted(os.listdir(out)), ["speedup_vs_context.png"])  # --plots: that one only
+            p = run(short, "--plots", "speedup,bogus", "-o", out)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("--plots takes names from", p.stderr)
+            p = run(short, "--predictions", os.path.join(tmp, "missing.jsonl"), "-o", out)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("cannot read", p.stderr)
+
     def test_empty_file_and_missing_file(self):
         with tempfile.TemporaryDirectory() as tmp:
             empty = os.path.join(tmp, "empty.jsonl")

@@ -72,6 +72,22 @@ TEST_CASE("cost model: a tiled matmul runs the rows outside full tiles at the re
                        rapid::invalid_argument);
 }
 
+TEST_CASE("cost model: a multi-row attention rate applies to forwards of several tokens only") {
+  // 5 tokens after 1e5 positions: attention FLOPs 5 x (1e5 + 3) x 1e4 = 5.00015e9, KV reads
+  // (1e5 + 5) x 1e5 / 1e10 = 1.0005 s. At the one-row 1e11: 50 ms, memory-bound; at 1e9: 5.00015 s.
+  const machine slow = machine::measured("slow attention", 1e10, 1e12, 1e9);
+  CHECK(forward_breakdown(toy_target(), slow, 5, 1e5).attention_s == doctest::Approx(5.00015));
+  // Multi-row at 2.5e9: 2.00006 s for the 5 tokens; a one-token forward keeps the one-row rate
+  // ((1e5 + 1) x 1e4 / 1e9 = 1.00001 s against 1.00001 s of reads: equal, either way).
+  const machine shared = slow.with_multirow_attention(2.5e9);
+  CHECK(forward_breakdown(toy_target(), shared, 5, 1e5).attention_s == doctest::Approx(2.00006));
+  CHECK(forward_breakdown(toy_target(), shared, 1, 1e5).attention_s == doctest::Approx(forward_breakdown(toy_target(), slow, 1, 1e5).attention_s));
+  CHECK(shared.attention_throughput(1) == 1e9);
+  CHECK(shared.attention_throughput(5) == 2.5e9);
+  CHECK(slow.attention_throughput(5) == 1e9);  // unset: the one-row rate
+  CHECK_THROWS_WITH_AS((void)slow.with_multirow_attention(-1), doctest::Contains("multi-row attention"), rapid::invalid_argument);
+}
+
 TEST_CASE("cost model: costs from a config count the matrices, the KV cache and the attention work") {
   // Qwen2.5-Coder-1.5B's shape: 28 layers, 1536 wide, 12/2 heads of 128, FFN 8960, vocab 151936.
   const auto c = shapes::make("qwen2", 28, 1536, 12, 2, 128, 8960, 151936, 32768);

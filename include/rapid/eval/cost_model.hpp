@@ -130,8 +130,13 @@ struct machine {
   // over after the full tiles one at a time, at another throughput; 0 rows: no tiling.
   std::size_t matmul_tile_rows = 0;
   double matmul_remainder_ops_per_s = 0;  // FLOP/s of those leftover rows
+  // Attention over several new tokens at once (verification) can read each KV tile once for all
+  // of them and so run faster per row than one-token decode; 0: the one-row throughput.
+  double multirow_attention_flops_per_s = 0;
 
-  [[nodiscard]] double attention_throughput() const noexcept {
+  /// Attention throughput of a forward over `new_tokens` tokens.
+  [[nodiscard]] double attention_throughput(double new_tokens = 1) const noexcept {
+    if (new_tokens > 1 && multirow_attention_flops_per_s > 0) return multirow_attention_flops_per_s;
     return attention_flops_per_s > 0 ? attention_flops_per_s : matmul_ops_per_s;
   }
 
@@ -152,6 +157,14 @@ struct machine {
     return m;
   }
 
+  /// This machine with a multi-row attention throughput (see multirow_attention_flops_per_s).
+  [[nodiscard]] machine with_multirow_attention(double flops_per_s) const {
+    machine m = *this;
+    m.multirow_attention_flops_per_s = flops_per_s;
+    m.validate();
+    return m;
+  }
+
   void validate() const {
     const std::string who = name.empty() ? "machine" : name;
     detail::require_positive(read_bytes_per_s, "read bandwidth (bytes/s)", who);
@@ -159,13 +172,14 @@ struct machine {
     detail::require_finite_nonnegative(attention_flops_per_s, "attention throughput (FLOP/s)", who);
     detail::require_finite_nonnegative(overhead_s, "per-forward overhead (s)", who);
     if (matmul_tile_rows > 0) detail::require_positive(matmul_remainder_ops_per_s, "matmul throughput outside full tiles (FLOP/s)", who);
+    detail::require_finite_nonnegative(multirow_attention_flops_per_s, "multi-row attention throughput (FLOP/s)", who);
   }
 
   /// A machine described by measured numbers (read bandwidth from benchmarks/read_bandwidth.hpp,
   /// matmul throughput from `matmul_ops_per_s_from_bench`, attention from a micro-benchmark).
   [[nodiscard]] static machine measured(std::string name, double read_bytes_per_s, double matmul_ops_per_s,
                                         double attention_flops_per_s = 0, double overhead_s = 0) {
-    machine m{std::move(name), read_bytes_per_s, matmul_ops_per_s, attention_flops_per_s, overhead_s, 0, 0};
+    machine m{std::move(name), read_bytes_per_s, matmul_ops_per_s, attention_flops_per_s, overhead_s, 0, 0, 0};
     m.validate();
     return m;
   }
@@ -231,7 +245,7 @@ struct forward_cost {
   f.weights_compute_bound = w_cmp > w_mem;
   const double kv_mem = (context + new_tokens) * m.kv_bytes_per_position / hw.read_bytes_per_s;
   const double attended = context + (new_tokens + 1) / 2;  // mean positions one new token attends to
-  const double kv_cmp = new_tokens * attended * m.attention_flops_per_position / hw.attention_throughput();
+  const double kv_cmp = new_tokens * attended * m.attention_flops_per_position / hw.attention_throughput(new_tokens);
   f.attention_s = std::max(kv_mem, kv_cmp);
   f.attention_compute_bound = kv_cmp > kv_mem;
   f.overhead_s = hw.overhead_s;
