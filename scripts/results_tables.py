@@ -13,6 +13,7 @@ quotes these tables). Usage:
     python3 scripts/results_tables.py                 # rewrite docs/results.md in place
     python3 scripts/results_tables.py --print speed   # print one table
     python3 scripts/results_tables.py --check         # exit 1 if the page is out of date
+    python3 scripts/results_tables.py --curve         # redraw the speedup-vs-context plot (matplotlib)
 
 Intervals are 95 % normal half-widths over instances; paired tests are two-sided exact McNemar
 tests on contains-answer. The cost-model table runs build/benchmarks/cost_projection (built by
@@ -44,11 +45,17 @@ KERNELS_V2_GAMMA = ROOT / 'docs/results/qwen15b_v2_gamma.jsonl'  # its gamma axi
 # The long-context sweep of issue 23 (F16 cache, RAG budget max(4096, L/24)): its own LC per instance.
 LONG_F16 = ROOT / 'docs/results/long_f16.jsonl'
 PAGE = ROOT / 'docs/results.md'
+# The 1K-32K speedup curve: the v2 rerun (1K-4K) and the long sweep (8K up) with the cost model's
+# lines; the model's per-configuration predictions are kept beside the plot.
+CURVE_DIR = ROOT / 'docs/results/long'
 COST_PROJECTION = ROOT / 'build/benchmarks/cost_projection'  # --cost-projection overrides
 CTXS = [1024, 2048, 4096]
-# Machine numbers of the v2 rerun's VM, measured in the same session (docs/results.md quotes them).
+# Machine numbers of the v2 rerun's VM (docs/results.md quotes them): bandwidths and matmul rates
+# measured with the rerun, attention rates per thread (one row; several rows sharing each KV tile)
+# with bench_verify on the same VM in session 16. The long sweep's cost lines use them too.
 COST_ARGS_V2 = ['--matmul-tile', '0', '--bw1', '12.77e9', '--bw2', '24.95e9', '--matmul-rows-per-s', '10020',
-                '--matvec-1t-us', '706', '--magicdec-cache', '512']
+                '--matvec-1t-us', '706', '--attention-gflops-1t', '59', '--multirow-attention-gflops-1t', '88']
+LONG_MAGICDEC = ['--magicdec-cache', '4100']  # the long sweep's MagicDec: 4 sink + 4096 window positions
 COST_ARGS = ['--matmul-tile', '4', '--bw1', '23.0e9', '--bw2', '30.8e9', '--matmul-rows-per-s', '6833',
              '--matvec-1t-us', '364', '--magicdec-cache', '512']
 
@@ -381,8 +388,30 @@ def table_gamma_v2(_):
     return out
 
 
+def curve(tool=COST_PROJECTION):
+    """Writes CURVE_DIR/speedup_vs_context.png: every method's measured speedup over LC from 1K to the
+    longest swept length, and the cost model's prediction for each configuration from its measured
+    tau (extrapolated to 128K from the longest length), with this VM's machine numbers."""
+    tool = pathlib.Path(tool)
+    if not tool.exists():
+        raise SystemExit(f'{tool} is missing: build the project first (cmake --build build)')
+    CURVE_DIR.mkdir(exist_ok=True)
+    predictions = []
+    for results, extra in ((KERNELS_V2, []), (LONG_F16, LONG_MAGICDEC + ['--extrapolate', '32768,65536,131072'])):
+        out = CURVE_DIR / f'model_{results.stem}.jsonl'
+        subprocess.run([str(tool), '--results', str(results), *COST_ARGS_V2, *extra, '--predictions', str(out)],
+                       capture_output=True, text=True, check=True)
+        predictions += ['--predictions', str(out)]
+    subprocess.run([sys.executable, str(ROOT / 'scripts/plot_results.py'), str(KERNELS_V2), str(LONG_F16), *predictions,
+                    '--plots', 'speedup', '-o', str(CURVE_DIR)], check=True)
+
+
 def table_cost_v2(_, tool=COST_PROJECTION):
     return table_cost(_, tool, KERNELS_V2, COST_ARGS_V2)
+
+
+def table_cost_long(_, tool=COST_PROJECTION):
+    return table_cost(_, tool, LONG_F16, COST_ARGS_V2 + LONG_MAGICDEC)
 
 
 def table_cost(_, tool=COST_PROJECTION, results=MAIN, cost_args=COST_ARGS):
@@ -402,7 +431,8 @@ def table_cost(_, tool=COST_PROJECTION, results=MAIN, cost_args=COST_ARGS):
 
 TABLES = {'speed': table_speed, 'quality': table_quality, 'kinds': table_kinds, 'paired': table_paired,
           'gamma': table_gamma, 'budget': table_budget, 'self': table_self, 'upward': table_upward, 'cost': table_cost,
-          'speed_v2': table_speed_v2, 'cost_v2': table_cost_v2, 'gamma_v2': table_gamma_v2, 'long': table_long}
+          'speed_v2': table_speed_v2, 'cost_v2': table_cost_v2, 'gamma_v2': table_gamma_v2, 'long': table_long,
+          'cost_long': table_cost_long}
 
 
 def render(page, R, tables):
@@ -419,9 +449,14 @@ def main():
     ap.add_argument('--print', dest='name', choices=sorted(TABLES), help='print one table and exit')
     ap.add_argument('--check', action='store_true', help='exit 1 if docs/results.md differs from the records')
     ap.add_argument('--cost-projection', help=f'the cost_projection program (default {COST_PROJECTION})')
+    ap.add_argument('--curve', action='store_true', help=f'redraw the speedup-vs-context plot in {CURVE_DIR.relative_to(ROOT)} and exit')
     args = ap.parse_args()
     tool = args.cost_projection or COST_PROJECTION
-    tables = dict(TABLES, cost=functools.partial(table_cost, tool=tool), cost_v2=functools.partial(table_cost_v2, tool=tool))
+    if args.curve:
+        curve(tool)
+        return 0
+    tables = dict(TABLES, cost=functools.partial(table_cost, tool=tool), cost_v2=functools.partial(table_cost_v2, tool=tool),
+                  cost_long=functools.partial(table_cost_long, tool=tool))
     R = Records(load(MAIN))
     if args.name:
         print('\n'.join(tables[args.name](R)))
