@@ -265,15 +265,15 @@ void results_check(const std::string& path, const machine& m2, double magicdec_c
     const double predicted = predict_group(name, g, m2, tctx, dctx);
     write(g, ctx, tctx, dctx, predicted, measured);
     const bool longest = std::next(it) == groups.end() || std::get<0>(std::next(it)->first) != name;
+    // Beyond the longest length: the long prompt keeps its measured size relative to the nominal
+    // length, the retrieved one its measured fill of the retrieval budget; MagicDec's cache does not grow.
+    const double budget = g.config.value("rag_budget", 0.0);
+    const auto budget_at = [&](double l) { return std::min(l, budget > 0 ? budget : paper_rag_budget(l)); };
+    const bool rag = g.kind == "rag";  // its records name the retrieved prompt the target's
     for (const double x : extrapolate) {
       if (!longest || x <= double(ctx)) continue;
-      // The long prompt keeps its measured size relative to the nominal length, the retrieved one
-      // its measured fill of the retrieval budget; MagicDec's cache does not grow.
-      const double budget = g.config.value("rag_budget", 0.0);
-      const auto budget_at = [&](double l) { return std::min(l, budget > 0 ? budget : paper_rag_budget(l)); };
       const double long_x = std::max(tctx, dctx) * x / double(ctx);
       const double short_x = std::min(tctx, dctx) * budget_at(x) / budget_at(double(ctx));
-      const bool rag = g.kind == "rag";  // its records name the retrieved prompt the target's
       const double xt = rag ? short_x : long_x;
       const double xd = magicdec ? magicdec_cache : rag || g.kind == "none" ? long_x : short_x;
       write(g, std::size_t(x), xt, xd, predict_group(name, g, m2, xt, xd), std::nullopt);

@@ -388,13 +388,19 @@ def table_gamma_v2(_):
     return out
 
 
+def built(tool):
+    """The cost_projection program as a path, or exit saying how to build it."""
+    tool = pathlib.Path(tool)
+    if not tool.exists():
+        raise SystemExit(f'{tool} is missing: build the project first (cmake --build build)')
+    return tool
+
+
 def curve(tool=COST_PROJECTION):
     """Writes CURVE_DIR/speedup_vs_context.png: every method's measured speedup over LC from 1K to the
     longest swept length, and the cost model's prediction for each configuration from its measured
     tau (extrapolated to 128K from the longest length), with this VM's machine numbers."""
-    tool = pathlib.Path(tool)
-    if not tool.exists():
-        raise SystemExit(f'{tool} is missing: build the project first (cmake --build build)')
+    tool = built(tool)
     CURVE_DIR.mkdir(exist_ok=True)
     predictions = []
     for results, extra in ((KERNELS_V2, []), (LONG_F16, LONG_MAGICDEC + ['--extrapolate', '32768,65536,131072'])):
@@ -415,9 +421,7 @@ def table_cost_long(_, tool=COST_PROJECTION):
 
 
 def table_cost(_, tool=COST_PROJECTION, results=MAIN, cost_args=COST_ARGS):
-    tool = pathlib.Path(tool)
-    if not tool.exists():
-        raise SystemExit(f'{tool} is missing: build the project first (cmake --build build)')
+    tool = built(tool)
     text = subprocess.run([str(tool), '--results', str(results)] + cost_args, capture_output=True, text=True, check=True).stdout
     block = text[text.index('| configuration | ctx | runs | tau'):]
     lines = []

@@ -73,18 +73,20 @@ TEST_CASE("cost model: a tiled matmul runs the rows outside full tiles at the re
 }
 
 TEST_CASE("cost model: a multi-row attention rate applies to forwards of several tokens only") {
-  // 5 tokens after 1e5 positions: attention FLOPs 5 x (1e5 + 3) x 1e4 = 5.00015e9, KV reads
-  // (1e5 + 5) x 1e5 / 1e10 = 1.0005 s. At the one-row 1e11: 50 ms, memory-bound; at 1e9: 5.00015 s.
-  const machine slow = machine::measured("slow attention", 1e10, 1e12, 1e9);
-  CHECK(forward_breakdown(toy_target(), slow, 5, 1e5).attention_s == doctest::Approx(5.00015));
-  // Multi-row at 2.5e9: 2.00006 s for the 5 tokens; a one-token forward keeps the one-row rate
-  // ((1e5 + 1) x 1e4 / 1e9 = 1.00001 s against 1.00001 s of reads: equal, either way).
+  // One-row attention at 5e8 FLOP/s, so even one token is compute-bound. 5 tokens after 1e5
+  // positions: FLOPs 5 x (1e5 + 3) x 1e4 = 5.00015e9 -> 10.0003 s (KV reads (1e5 + 5) x 1e5 / 1e10 =
+  // 1.0005 s); one token: 1.00001e9 -> 2.00002 s against 1.00001 s of reads.
+  const machine slow = machine::measured("slow attention", 1e10, 1e12, 5e8);
+  CHECK(forward_breakdown(toy_target(), slow, 5, 1e5).attention_s == doctest::Approx(10.0003));
+  CHECK(forward_breakdown(toy_target(), slow, 1, 1e5).attention_s == doctest::Approx(2.00002));
+  // Multi-row at 2.5e9: 2.00006 s for the 5 tokens; the one-token forward keeps the one-row rate
+  // (at 2.5e9 it would be memory-bound, 1.00001 s).
   const machine shared = slow.with_multirow_attention(2.5e9);
   CHECK(forward_breakdown(toy_target(), shared, 5, 1e5).attention_s == doctest::Approx(2.00006));
-  CHECK(forward_breakdown(toy_target(), shared, 1, 1e5).attention_s == doctest::Approx(forward_breakdown(toy_target(), slow, 1, 1e5).attention_s));
-  CHECK(shared.attention_throughput(1) == 1e9);
+  CHECK(forward_breakdown(toy_target(), shared, 1, 1e5).attention_s == doctest::Approx(2.00002));
+  CHECK(shared.attention_throughput(1) == 5e8);
   CHECK(shared.attention_throughput(5) == 2.5e9);
-  CHECK(slow.attention_throughput(5) == 1e9);  // unset: the one-row rate
+  CHECK(slow.attention_throughput(5) == 5e8);  // unset: the one-row rate
   CHECK_THROWS_WITH_AS((void)slow.with_multirow_attention(-1), doctest::Contains("multi-row attention"), rapid::invalid_argument);
 }
 
