@@ -310,8 +310,16 @@ void run_eval(const eval_args& e) {
   const eval::token_counter count = [&](std::string_view text) { return tok.encode(text).size(); };
   // Every instance first (a second or two), so that one that cannot be made stops the sweep now,
   // not hours into it.
+  // Each task's document + question fits the target's context less the template, the answer and a
+  // verification's drafts (what the session's context reserves below): a 32K task for a
+  // 32,768-position model is aimed just under it rather than refused at its prompt.
+  const std::size_t trained = target_model->config().n_ctx_train;
+  std::size_t max_gamma = base.gamma;
+  for (const auto& c : configs) max_gamma = std::max(max_gamma, c.gamma);
+  const std::size_t reserved = qa::chat_prompt(tok, {}, "").size() + base.max_new_tokens + max_gamma + 16;
+  const eval::task_options task_options{.tolerance = e.tolerance, .max_tokens = trained > reserved ? trained - reserved : 1};
   std::vector<eval::task_instance> tasks;  // [todo_specs.size()]
-  for (const std::size_t i : todo_specs) tasks.push_back(eval::generate_task(specs[i], hay, count, {.tolerance = e.tolerance}));
+  for (const std::size_t i : todo_specs) tasks.push_back(eval::generate_task(specs[i], hay, count, task_options));
   std::ofstream out(out_path, std::ios::app);
   if (!out) throw io_error("cannot append to the results file", {out_path.string(), {}, {}});
 
@@ -324,7 +332,6 @@ void run_eval(const eval_args& e) {
                    t.depth);
     // Prompts per RAG budget; the full prompt does not depend on it.
     std::map<std::size_t, qa::prompts> prompts;
-    const std::size_t trained = target_model->config().n_ctx_train;
     auto prompts_for = [&](std::size_t budget) -> const qa::prompts& {
       auto it = prompts.find(budget);
       if (it != prompts.end()) return it->second;

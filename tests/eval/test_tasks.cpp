@@ -262,6 +262,30 @@ TEST_CASE("tasks: lengths from 2K to 32K tokens land within tolerance") {
   check_instance(t, words, 0.005);
 }
 
+TEST_CASE("tasks: a spec longer than max_tokens is aimed under it, its id unchanged") {
+  // A 32K task for a model whose context takes 32,600 (32,768 less template and answer).
+  const std::size_t limit = 32600;
+  for (const auto kind : eval::all_task_kinds) {
+    const eval::task_spec spec{kind, 32768, 0.25, 3, 1};
+    const auto t = eval::generate_task(spec, prose(), words, {.max_tokens = limit});
+    INFO(t.id);
+    CHECK(t.id == eval::task_id(spec));
+    CHECK(t.n_tokens == words(t.document) + words(t.question));
+    CHECK(t.n_tokens <= limit);
+    // aimed at limit / 1.03 = 31650, within 3 % of that
+    CHECK(std::abs(double(t.n_tokens) - 31650.0) <= 0.03 * 31650.0);
+  }
+  // a limit the request already fits leaves the instance exactly as without one
+  const eval::task_spec fits{task_kind::multi_key_needle, 8192, 0.75, 5, 0};
+  const auto a = eval::generate_task(fits, prose(), words), b = eval::generate_task(fits, prose(), words, {.max_tokens = 8192 * 103 / 100 + 1});
+  CHECK(a.document == b.document);
+  CHECK(a.question == b.question);
+  CHECK(a.n_tokens == b.n_tokens);
+  // a limit too small for the needles and question is refused
+  CHECK_THROWS_AS((void)eval::generate_task({task_kind::variable_tracking, 4096, 0.5, 0, 0}, prose(), words, {.max_tokens = 20}),
+                  invalid_argument);
+}
+
 TEST_CASE("tasks: sentences longer than the tolerance are cut at a word end") {
   // The prose with 7 of every 8 sentence ends removed: sentences of about 100 words, so at 1 % of
   // 1000 words (+-10) most targets fall inside a sentence and no sentence cut is within tolerance.

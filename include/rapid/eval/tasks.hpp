@@ -74,6 +74,9 @@ struct task_spec {
 /// Shape of the tasks; not part of the id, so keep them fixed across a sweep.
 struct task_options {
   double tolerance = 0.03;          // measured tokens within tokens * (1 +- tolerance)
+  std::size_t max_tokens = 0;       // 0: none; else the most tokens the caller can take (a model's context
+                                    // less its template and answer): a longer spec aims at
+                                    // max_tokens / (1 + tolerance) instead, its id unchanged
   std::size_t keys = 4;             // multi_key_needle: needles (one asked, the others distractors), 2..64
   std::size_t hops = 4;             // variable_tracking: variables in the asked chain, 1..16
   std::size_t distractor_chains = 1; // variable_tracking: chains holding other values, 0..8
@@ -422,8 +425,9 @@ inline void validate(const task_spec& spec, const task_options& o, const token_c
 
 } // namespace detail
 
-/// One task instance of about spec.tokens tokens (document + question, within o.tolerance) cut from
-/// `haystack` (real prose; kv_retrieval ignores it and generates its list). Refuses, with
+/// One task instance of about spec.tokens tokens (document + question, within o.tolerance; at most
+/// o.max_tokens when set) cut from `haystack` (real prose; kv_retrieval ignores it and generates
+/// its list). Refuses, with
 /// rapid::invalid_argument, zero tokens, a depth outside [0, 1], a haystack too short for the
 /// length, a length too short for the needles, and a text whose sentences are too long to cut
 /// within the tolerance.
@@ -435,7 +439,11 @@ inline void validate(const task_spec& spec, const task_options& o, const token_c
   out.id = task_id(spec);
   rng g(fnv1a(out.id)); // the id names everything that identifies the instance
   const bool kv = spec.kind == task_kind::kv_retrieval, cloze = spec.kind == task_kind::cloze_qa;
-  const double target = double(spec.tokens);
+  // A spec longer than the caller can take is aimed just under its limit (a 32K task for a
+  // 32,768-position model); n_tokens records what was made.
+  const double target = o.max_tokens && double(spec.tokens) * (1 + o.tolerance) > double(o.max_tokens)
+                            ? std::floor(double(o.max_tokens) / (1 + o.tolerance))
+                            : double(spec.tokens);
 
   // Bytes per token of a text, on a sample of about min(tokens, 4096) tokens.
   auto bytes_per_token = [&](std::string_view t) {
@@ -448,7 +456,7 @@ inline void validate(const task_spec& spec, const task_options& o, const token_c
   auto too_short = [&](double tokens, std::size_t from) {
     return invalid_argument(out.id + ": the haystack (" + std::to_string(haystack.size()) + " bytes) holds about " +
                             std::to_string(std::llround(tokens)) + " tokens from byte " + std::to_string(from) +
-                            " but the task needs " + std::to_string(spec.tokens) +
+                            " but the task needs " + std::to_string(std::llround(target)) +
                             "; pass a longer text (more essays, or the Bible) or ask for fewer tokens");
   };
 
@@ -566,7 +574,7 @@ inline void validate(const task_spec& spec, const task_options& o, const token_c
     (double(n) < target ? shorter : longer) = c;
   }
   throw invalid_argument(out.id + ": could not cut the document within " + std::to_string(std::llround(o.tolerance * 100)) +
-                         " % of " + std::to_string(spec.tokens) + " tokens (last try " + std::to_string(n) +
+                         " % of " + std::to_string(std::llround(target)) + " tokens (last try " + std::to_string(n) +
                          "): no sentence or word end lands within it; raise task_options::tolerance "
                          "(rapid eval --tolerance) or pass prose");
 }
