@@ -308,8 +308,6 @@ void run_eval(const eval_args& e) {
   const model::tokenizer& tok = s.tok;
   const spec::snapshot_store snapshots(e.kv_dir.empty() ? fs::path(cache_dir()) / "kv" : fs::path(e.kv_dir), e.kv_limit_gb);
   const eval::token_counter count = [&](std::string_view text) { return tok.encode(text).size(); };
-  // Every instance first (a second or two), so that one that cannot be made stops the sweep now,
-  // not hours into it.
   // Each task's document + question fits the target's context less the template, the answer and a
   // verification's drafts (what the session's context reserves below): a 32K task for a
   // 32,768-position model is aimed just under it rather than refused at its prompt.
@@ -317,7 +315,13 @@ void run_eval(const eval_args& e) {
   std::size_t max_gamma = base.gamma;
   for (const auto& c : configs) max_gamma = std::max(max_gamma, c.gamma);
   const std::size_t reserved = qa::chat_prompt(tok, {}, "").size() + base.max_new_tokens + max_gamma + 16;
-  const eval::task_options task_options{.tolerance = e.tolerance, .max_tokens = trained > reserved ? trained - reserved : 1};
+  if (reserved >= trained)
+    throw invalid_argument("the answer (-n " + std::to_string(base.max_new_tokens) + "), drafts and chat template take " +
+                           std::to_string(reserved) + " of the target's " + std::to_string(trained) +
+                           " positions, leaving none for a document; lower -n or --gamma");
+  const eval::task_options task_options{.tolerance = e.tolerance, .max_tokens = trained - reserved};
+  // Every instance first (a second or two), so that one that cannot be made stops the sweep now,
+  // not hours into it.
   std::vector<eval::task_instance> tasks;  // [todo_specs.size()]
   for (const std::size_t i : todo_specs) tasks.push_back(eval::generate_task(specs[i], hay, count, task_options));
   std::ofstream out(out_path, std::ios::app);

@@ -9,7 +9,9 @@
   5. `rapid report`'s paired table (each configuration against LC) counts what the records say;
   6. its pooled summary counts the runs and averages contains-answer as the records say;
   7. the drafter's prefill is shared: RAPID at the second eta restores the snapshot the first one
-     saved, and a sweep without snapshots (--kv-cache-limit 0) makes the same decisions.
+     saved, and a sweep without snapshots (--kv-cache-limit 0) makes the same decisions;
+  8. --ctx at the model's whole context is fitted to it (template, answer and drafts left room);
+     an answer that leaves no room is refused.
 usage: eval_resume.py RAPID_BINARY MODEL.gguf HAYSTACK_DIR WORK_DIR
 """
 import json
@@ -143,9 +145,28 @@ def main():
             assert c[k]["stats"][field] == a[k]["stats"][field], (k, field)
         assert c[k]["answer"] == a[k]["answer"], k
 
+    # 8. A length the model cannot hold is fitted to it: --ctx at the model's whole context makes an
+    # instance that fits beside the template, the answer (-n) and the drafts (--gamma) instead of
+    # failing at its prompt; an answer that leaves no room is refused with a message naming -n.
+    meta = subprocess.run([rapid, "inspect", model], capture_output=True, text=True, check=True).stdout
+    n_ctx = int(next(line.split()[-1] for line in meta.splitlines()
+                     if line.split() and line.split()[0].endswith(".context_length")))
+    fit = os.path.join(work, "fit.jsonl")
+    whole = [rapid, "eval", "-m", model, "--tasks", "passkey", "--ctx", str(n_ctx), "--depths", "0.5", "--instances", "1",
+             "--methods", "lc", "--gamma", "3", "--haystack", haystack, "-t", "2", "--kv-cache-limit", "0"]
+    p = subprocess.run(whole + ["-n", "6", "-o", fit], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    [r] = records(fit)
+    room = n_ctx - 6 - 3 - 16  # and the chat template's few tens of tokens
+    assert r["task"]["ctx_tokens"] == n_ctx, r["task"]
+    assert 0.9 * room < r["task"]["measured_tokens"] < room, (r["task"], room)
+    p = subprocess.run(whole + ["-n", str(n_ctx), "-o", os.path.join(work, "no_room.jsonl")], capture_output=True, text=True)
+    assert p.returncode != 0 and "leaving none for a document; lower -n" in p.stderr, p.stderr
+
     print(f"eval resume/shard: 16 records; re-run appended none; a 5-record file completed with restored prefills; "
           f"drafter prefills shared and equal to unshared ones; "
-          f"shards {len(r0)} + {len(r1)} records match the single run")
+          f"shards {len(r0)} + {len(r1)} records match the single run; a {n_ctx}-token request made "
+          f"{r['task']['measured_tokens']} tokens")
 
 
 if __name__ == "__main__":

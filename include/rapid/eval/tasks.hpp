@@ -427,10 +427,9 @@ inline void validate(const task_spec& spec, const task_options& o, const token_c
 
 /// One task instance of about spec.tokens tokens (document + question, within o.tolerance; at most
 /// o.max_tokens when set) cut from `haystack` (real prose; kv_retrieval ignores it and generates
-/// its list). Refuses, with
-/// rapid::invalid_argument, zero tokens, a depth outside [0, 1], a haystack too short for the
-/// length, a length too short for the needles, and a text whose sentences are too long to cut
-/// within the tolerance.
+/// its list). Refuses, with rapid::invalid_argument, zero tokens, a depth outside [0, 1], a
+/// haystack too short for the length, a length too short for the needles, and a text whose
+/// sentences are too long to cut within the tolerance.
 [[nodiscard]] inline task_instance generate_task(const task_spec& spec, std::string_view haystack, const token_counter& count,
                                                  const task_options& o = {}) {
   detail::validate(spec, o, count, haystack);
