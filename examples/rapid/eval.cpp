@@ -314,7 +314,8 @@ void run_eval(const eval_args& e) {
   const std::size_t trained = target_model->config().n_ctx_train;
   std::size_t max_gamma = base.gamma;
   for (const auto& c : configs) max_gamma = std::max(max_gamma, c.gamma);
-  const std::size_t reserved = qa::chat_prompt(tok, {}, "").size() + base.max_new_tokens + max_gamma + 16;
+  const std::size_t headroom = base.max_new_tokens + max_gamma + 16;  // the answer and a verification past it
+  const std::size_t reserved = qa::chat_prompt(tok, {}, "").size() + headroom;
   if (reserved >= trained)
     throw invalid_argument("the answer (-n " + std::to_string(base.max_new_tokens) + "), drafts and chat template take " +
                            std::to_string(reserved) + " of the target's " + std::to_string(trained) +
@@ -347,9 +348,7 @@ void run_eval(const eval_args& e) {
     };
     const auto& first = prompts_for(configs.front().budget);
     s.target_prefill_s = 0;  // stays 0 when the prefill is restored from a snapshot
-    s.ctx = first.full.size() + base.max_new_tokens + base.gamma + 16;
-    for (const auto& c : configs) s.ctx = std::max(s.ctx, first.full.size() + base.max_new_tokens + c.gamma + 16);
-    s.ctx = std::min(s.ctx, trained);
+    s.ctx = std::min(first.full.size() + headroom, trained);
     s.target = std::make_unique<spec::long_context_target>(
         target_model, model::transformer_options{.n_ctx = s.ctx, .kv = base.kv_type(), .threads = base.threads});
 
