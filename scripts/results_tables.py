@@ -44,6 +44,8 @@ KERNELS_V2 = ROOT / 'docs/results/qwen15b_v2.jsonl'
 KERNELS_V2_GAMMA = ROOT / 'docs/results/qwen15b_v2_gamma.jsonl'  # its gamma axis: 2K, index 0, 12 instances
 # The long-context sweep of issue 23 (F16 cache, RAG budget max(4096, L/24)): its own LC per instance.
 LONG_F16 = ROOT / 'docs/results/long_f16.jsonl'
+# The same sweep's LC and RAPID (0.5B) with other caches, on some of its 32K instances (own prefills).
+LONG_CACHES = [ROOT / 'docs/results/long_q8_0.jsonl', ROOT / 'docs/results/long_bf16.jsonl']
 PAGE = ROOT / 'docs/results.md'
 # The 1K-32K speedup curve: the v2 rerun (1K-4K) and the long sweep (8K up) with the cost model's
 # lines; the model's per-configuration predictions are kept beside the plot.
@@ -375,6 +377,61 @@ def table_long(_):
     return out + ['', f"LC tokens/s at {' / '.join(k_label(c) for c in ctxs)}: {rates}."]
 
 
+def prefill_seconds(rs):
+    """Mean target prefill time of records rs that ran one (a prefill restored from a snapshot records 0)."""
+    ran = [r['target_long_prefill_seconds'] for r in rs if r['target_long_prefill_seconds'] > 0]
+    return f'{mean(ran):.0f} ({len(ran)} timed)' if ran else '-'
+
+
+def table_long_cache(_):
+    """LC and RAPID (0.5B) with the F16 cache and each other cache that has a results file, on the
+    instances that file holds: speeds, speedup, acceptance, answers, and the decode-speed ratio to
+    F16 paired per instance."""
+    out = []
+    for path in LONG_CACHES:
+        if path.exists() and load(path):
+            out += ([''] if out else []) + cache_block(path)
+    return out or ['(no runs with another cache yet)']
+
+
+def cache_block(path):
+    alt = load(path)
+    cache = alt[0]['config']['kv']
+    ids = {r['task']['id'] for r in alt}
+    key = lambda r: (r['task']['id'], r['config']['method'])
+    by = {'f16': {key(r): r for r in load(LONG_F16) if r['task']['id'] in ids and r['config']['drafter'] != 'self'},
+          cache: {key(r): r for r in alt}}
+    if any(r['config']['kv'] != cache for r in alt) or {m for _, m in by[cache]} != {'lc', 'rapid'}:
+        raise SystemExit(f'{path}: expected LC and RAPID rows with one cache type')
+    missing = sorted(k for k in by[cache] if k not in by['f16'])
+    if missing:
+        raise SystemExit(f'{path}: no F16 record for {missing[0]} in {LONG_F16}')
+    pairs = sorted(by[cache])
+    tps = lambda r: r['stats']['decode_tokens_per_s']
+    where = sorted({f"{r['task']['kind'].replace('_', ' ')} d{r['task']['depth']:.2f}" for r in alt})
+    out = [f"{cache.upper()} beside F16 on {len(ids)} instances at 32K ({', '.join(where)}; index 0):", '',
+           '| cache | LC tok/s | RAPID tok/s | RAPID speedup vs LC | acceptance | tau | contains answer LC / RAPID | target prefill s |',
+           '|---|---|---|---|---|---|---|---|']
+    for c in ('f16', cache):
+        lc = [by[c][k] for k in pairs if k[1] == 'lc']
+        ra = [by[c][k] for k in pairs if k[1] == 'rapid']
+        out.append(f"| {c.upper()} | {ci([tps(r) for r in lc], 1, 1)} | {ci([tps(r) for r in ra], 1, 1)} | "
+                   f"{ci([r['speedup'] for r in ra], 1, 2, 'x')} | {ci(acceptances(ra), 100, 0, ' %')} | "
+                   f"{mean([r['stats']['tau'] for r in ra]):.2f} | {ci([contains(r) for r in lc])} / {ci([contains(r) for r in ra])} | "
+                   f"{prefill_seconds(lc)} |")
+    ratio = {m: [tps(by[cache][k]) / tps(by['f16'][k]) for k in pairs if k[1] == m] for m in ('lc', 'rapid')}
+    same = {m: sum(by[cache][k]['answer'] == by['f16'][k]['answer'] for k in pairs if k[1] == m) for m in ('lc', 'rapid')}
+    # Pooled: all tokens over all decode seconds, so a 3-token answer weighs 3 tokens, not one instance.
+    pooled = lambda c, m: (sum(by[c][k]['stats']['emitted'] for k in pairs if k[1] == m) /
+                           sum(by[c][k]['stats']['decode_seconds'] for k in pairs if k[1] == m))
+    return out + ['', f"{cache.upper()} over F16, paired per instance: LC decode {ci(ratio['lc'], 1, 2, 'x')}, RAPID decode "
+                      f"{ci(ratio['rapid'], 1, 2, 'x')}; pooled over tokens (tokens / decode seconds): LC "
+                      f"{pooled(cache, 'lc'):.1f} vs {pooled('f16', 'lc'):.1f} tok/s ({pooled(cache, 'lc') / pooled('f16', 'lc'):.2f}x), "
+                      f"RAPID {pooled(cache, 'rapid'):.1f} vs {pooled('f16', 'rapid'):.1f} tok/s "
+                      f"({pooled(cache, 'rapid') / pooled('f16', 'rapid'):.2f}x); the same answer as with F16: LC {same['lc']} of "
+                      f"{len(ratio['lc'])}, RAPID {same['rapid']} of {len(ratio['rapid'])}."]
+
+
 def table_gamma_v2(_):
     """The rerun's gamma axis: RAPID eta 10 with the 0.5B drafter at 2K, paired with its own LC."""
     by_gamma = collections.defaultdict(list)
@@ -436,7 +493,7 @@ def table_cost(_, tool=COST_PROJECTION, results=MAIN, cost_args=COST_ARGS):
 TABLES = {'speed': table_speed, 'quality': table_quality, 'kinds': table_kinds, 'paired': table_paired,
           'gamma': table_gamma, 'budget': table_budget, 'self': table_self, 'upward': table_upward, 'cost': table_cost,
           'speed_v2': table_speed_v2, 'cost_v2': table_cost_v2, 'gamma_v2': table_gamma_v2, 'long': table_long,
-          'cost_long': table_cost_long}
+          'cost_long': table_cost_long, 'long_cache': table_long_cache}
 
 
 def render(page, R, tables):
