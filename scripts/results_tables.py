@@ -389,13 +389,14 @@ def table_long_cache(_):
     F16 paired per instance."""
     out = []
     for path in LONG_CACHES:
-        if path.exists() and load(path):
-            out += ([''] if out else []) + cache_block(path)
+        alt = load(path) if path.exists() else []
+        if alt:
+            out += ([''] if out else []) + cache_block(path, alt)
     return out or ['(no runs with another cache yet)']
 
 
-def cache_block(path):
-    alt = load(path)
+def cache_block(path, alt):
+    """table_long_cache's rows for one other cache: alt, the records of path, beside LONG_F16's."""
     cache = alt[0]['config']['kv']
     ids = {r['task']['id'] for r in alt}
     key = lambda r: (r['task']['id'], r['config']['method'])
