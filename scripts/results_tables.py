@@ -407,24 +407,24 @@ def cache_block(path, alt):
     missing = sorted(k for k in by[cache] if k not in by['f16'])
     if missing:
         raise SystemExit(f'{path}: no F16 record for {missing[0]} in {LONG_F16}')
-    pairs = sorted(by[cache])
+    keys = {m: sorted(k for k in by[cache] if k[1] == m) for m in ('lc', 'rapid')}  # the same instances in both
     tps = lambda r: r['stats']['decode_tokens_per_s']
     where = sorted({f"{r['task']['kind'].replace('_', ' ')} d{r['task']['depth']:.2f}" for r in alt})
-    out = [f"{cache.upper()} beside F16 on {len(ids)} instances at 32K ({', '.join(where)}; index 0):", '',
+    lengths = ' / '.join(f'{c // 1024}K' for c in sorted({r['task']['ctx_tokens'] for r in alt}))
+    out = [f"{cache.upper()} beside F16 on {len(ids)} instances at {lengths} ({', '.join(where)}; index 0):", '',
            '| cache | LC tok/s | RAPID tok/s | RAPID speedup vs LC | acceptance | tau | contains answer LC / RAPID | target prefill s |',
            '|---|---|---|---|---|---|---|---|']
     for c in ('f16', cache):
-        lc = [by[c][k] for k in pairs if k[1] == 'lc']
-        ra = [by[c][k] for k in pairs if k[1] == 'rapid']
+        lc, ra = ([by[c][k] for k in keys[m]] for m in ('lc', 'rapid'))
         out.append(f"| {c.upper()} | {ci([tps(r) for r in lc], 1, 1)} | {ci([tps(r) for r in ra], 1, 1)} | "
                    f"{ci([r['speedup'] for r in ra], 1, 2, 'x')} | {ci(acceptances(ra), 100, 0, ' %')} | "
                    f"{mean([r['stats']['tau'] for r in ra]):.2f} | {ci([contains(r) for r in lc])} / {ci([contains(r) for r in ra])} | "
                    f"{prefill_seconds(lc)} |")
-    ratio = {m: [tps(by[cache][k]) / tps(by['f16'][k]) for k in pairs if k[1] == m] for m in ('lc', 'rapid')}
-    same = {m: sum(by[cache][k]['answer'] == by['f16'][k]['answer'] for k in pairs if k[1] == m) for m in ('lc', 'rapid')}
+    ratio = {m: [tps(by[cache][k]) / tps(by['f16'][k]) for k in ks] for m, ks in keys.items()}
+    same = {m: sum(by[cache][k]['answer'] == by['f16'][k]['answer'] for k in ks) for m, ks in keys.items()}
     # Pooled: all tokens over all decode seconds, so a 3-token answer weighs 3 tokens, not one instance.
-    pooled = lambda c, m: (sum(by[c][k]['stats']['emitted'] for k in pairs if k[1] == m) /
-                           sum(by[c][k]['stats']['decode_seconds'] for k in pairs if k[1] == m))
+    pooled = lambda c, m: (sum(by[c][k]['stats']['emitted'] for k in keys[m]) /
+                           sum(by[c][k]['stats']['decode_seconds'] for k in keys[m]))
     return out + ['', f"{cache.upper()} over F16, paired per instance: LC decode {ci(ratio['lc'], 1, 2, 'x')}, RAPID decode "
                       f"{ci(ratio['rapid'], 1, 2, 'x')}; pooled over tokens (tokens / decode seconds): LC "
                       f"{pooled(cache, 'lc'):.1f} vs {pooled('f16', 'lc'):.1f} tok/s ({pooled(cache, 'lc') / pooled('f16', 'lc'):.2f}x), "
