@@ -117,7 +117,7 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
   const auto codes = [](const block_q4_kx16& b, int j, __m512i* c) { q4_kx16_codes(b, j, c); };
   const auto finish = [&](std::size_t i, const std::int32_t (*sums)[max_rows][16]) {
     const block_q4_kx16& b = g[i];
-    prefetch_ahead(&b, 2);
+    prefetch_ahead(&b, 4);
     const __m512 dv = _mm512_cvtph_ps(load256(b.d)), dmin = _mm512_cvtph_ps(load256(b.dmin));
     __m512 scale[8];  // (8, 16) d * sc of each sub-block
     for (int j = 0; j < 8; ++j) scale[j] = q4_kx16_scale(b, j, dv);
@@ -150,7 +150,7 @@ inline void rows_dot_x16_32(const Group* g, std::size_t nb, const std::byte* act
   };
   const auto finish = [&](std::size_t i, const std::int32_t (*sums)[max_rows][16]) {
     const Group& b = g[i];
-    prefetch_ahead(&b, 4);
+    prefetch_ahead(&b, 8);
     for (int blk = 0; blk < 2; ++blk) {
       const __m512 dw = _mm512_cvtph_ps(load256(b.d[blk]));
       for (std::size_t k = 0; k < m; ++k) add_x16_32_block(load_sums(sums[blk][k]), dw, row(k, 2 * i + blk).d, acc[k]);

@@ -456,11 +456,17 @@ inline void add_q4_k_block(__m512 block_sum, __m512i min_sums, __m512 dmin, floa
 inline void add_x16_32_block(__m512i s, __m512 dw, float a_d, __m512& acc) noexcept {
   acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(a_d)), acc);
 }
-/// Prefetches the group block `blocks` blocks after b (the address is never dereferenced).
-template <class Group>
-inline void prefetch_ahead(const Group* b, std::size_t blocks) noexcept {
+/// Prefetches into L2 slice `part` of `Parts` of the group block `blocks` blocks after b (the
+/// address is never dereferenced). The kernels call it once per sub-block, so a block's lines are
+/// requested evenly over the work on the blocks before it. Measured on the 1.5B's shapes: a burst
+/// of L1 prefetches at each block's start (the first form) holds the line-fill buffers and stalls
+/// the multiply-adds behind it; spread L2 prefetches made a 5-row pass 15 % and a matvec 8 % faster.
+template <std::size_t Parts = 1, class Group>
+inline void prefetch_ahead(const Group* b, std::size_t blocks, std::size_t part = 0) noexcept {
+  constexpr std::size_t lines = sizeof(Group) / 64;
   const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(b) + blocks * sizeof(Group);
-  for (std::size_t o = 0; o < sizeof(Group); o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 3);
+  for (std::size_t l = part * lines / Parts; l < (part + 1) * lines / Parts; ++l)
+    __builtin_prefetch(reinterpret_cast<const void*>(ahead + 64 * l), 0, 2);  // locality 2: prefetcht1
 }
 
 /// The 8 code vectors of sub-block j of an interleaved Q4_K group block: vector q holds columns
@@ -499,10 +505,10 @@ inline void rows_dot_q4_kx16(const block_q4_kx16* g, std::size_t nb, const std::
   for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   for (std::size_t i = 0; i < nb; ++i) {
     const block_q4_kx16& b = g[i];
-    prefetch_ahead(&b, 2);
     const __m512 dv = _mm512_cvtph_ps(load256(b.d));
     __m512 block_sum[R];  // (R, 16) sum over sub-blocks of d * sc * (codes . a), this block
     for (int j = 0; j < 8; ++j) {
+      prefetch_ahead<8>(&b, 2, j);
       const __m512 scale = q4_kx16_scale(b, j, dv);
       __m512i c[8];  // (8, 16 rows x 4) codes of columns 32j + 4c .. 32j + 4c + 3
       q4_kx16_codes(b, j, c);
@@ -553,10 +559,10 @@ inline void rows_dot_q6_kx16(const block_q6_kx16* g, std::size_t nb, const std::
   for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   for (std::size_t i = 0; i < nb; ++i) {
     const block_q6_kx16& b = g[i];
-    prefetch_ahead(&b, 2);
     const __m512 dv = _mm512_cvtph_ps(load256(b.d));
     __m512 block_sum[R];  // (R, 16) sum over sub-blocks of d * sc * (codes - 32) . a, this block
     for (int s = 0; s < 16; ++s) {
+      prefetch_ahead<16>(&b, 2, s);
       const __m512 scale = q6_kx16_scale(b, s, dv);
       __m512i c[4];  // (4, 16 rows x 4) codes of columns 16s + 4q .. 16s + 4q + 3
       q6_kx16_codes(b, s, c);
@@ -607,8 +613,8 @@ inline void rows_dot_x16_32(const Group* g, std::size_t nb, const std::byte* act
   for (std::size_t k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   for (std::size_t i = 0; i < nb; ++i) {
     const Group& b = g[i];
-    prefetch_ahead(&b, 4);
     for (int blk = 0; blk < 2; ++blk) {
+      prefetch_ahead<2>(&b, 4, blk);
       const __m512 dw = _mm512_cvtph_ps(load256(b.d[blk]));
       __m512i c[8];  // (8, 16 rows x 4) codes of columns 32 blk + 4k .. + 3
       Layout::codes(b, blk, c);
