@@ -170,6 +170,38 @@ void matmul_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
+// The same kernels with the weights in L2: W = 256 x 1536 interleaved, one copy (0.2-0.3 MB), 1
+// thread. Beside BM_matmul (weights streamed from DRAM) it separates the kernels' arithmetic from
+// the stream: the extra time `batch` rows cost in BM_matmul is what the two fail to overlap.
+// args: dtype id, batch. Counter ns_per_block: per 16 x 256 weights (one group block) and call.
+void BM_matmul_in_cache(benchmark::State& state) {
+  const auto t = static_cast<dtype>(state.range(0));
+  const auto batch = static_cast<std::size_t>(state.range(1));
+  const std::size_t rows = 256, cols = 1536;
+  const auto bytes = rapid::test::random_weights(t, rows, cols, 42);
+  auto w = rapid::make_quantized_matrix(t, bytes.data(), rows, cols);
+  const rapid::ops::interleaved_matrix copy(w);
+  w.interleaved = copy.data();
+  const auto x = rapid::test::random_activations(batch * cols, 9); // (batch, cols)
+  std::vector<float> y(batch * rows);                               // (batch, rows)
+  for (auto _ : state) {
+    rapid::ops::matmul(w, x, batch, y, {rapid::ops::activation_mode::int8, 1});
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double blocks = static_cast<double>(rows / 16 * (cols / 256));
+  state.counters["ns_per_block"] = benchmark::Counter(static_cast<double>(state.iterations()) * blocks * 1e-9,
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.SetLabel(std::string(rapid::name_of(t)) + " interleaved, in L2 " + rapid::ops::int8_kernel_arch);
+}
+void matmul_in_cache_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"type", "batch"});
+  for (dtype t : {dtype::q4_k, dtype::q6_k})
+    if (rapid::ops::has_interleaved_kernel(t))
+      for (int batch : {1, 2, 5, 8, 11}) b->Args({static_cast<std::int64_t>(t), batch});
+}
+BENCHMARK(BM_matmul_in_cache)->Apply(matmul_in_cache_args)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
 // ---- attention ------------------------------------------------------------------------------------
 // args: new tokens k, cache depth, threads, cache type (ops::kv_type: 0 f16, 2 q8_0). The
 // Qwen2.5-1.5B's attention (12 query heads, 2 KV heads, head_dim 128) over all 28 layers' caches,

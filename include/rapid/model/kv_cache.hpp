@@ -9,10 +9,10 @@
 #include <cstring>
 #include <istream>
 #include <ostream>
-#include <memory>
 #include <string>
 
 #include "rapid/core/error.hpp"
+#include "rapid/core/page_buffer.hpp"
 #include "rapid/core/fp16.hpp"
 #include "rapid/ops/attention.hpp"
 
@@ -26,8 +26,8 @@ public:
   kv_cache(std::size_t n_layers, std::size_t n_kv_heads, std::size_t head_dim, std::size_t capacity, kv_type type)
       : n_layers_(n_layers), n_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity), type_(checked(type, head_dim)),
         key_slab_bytes_(ops::key_bytes(type, head_dim, capacity)), value_slab_bytes_(capacity * ops::value_row_bytes(type, head_dim)),
-        // Default-initialised: pages are only touched (and counted in RSS) as positions fill.
-        k_(new std::byte[n_layers * n_kv_heads * key_slab_bytes_]), v_(new std::byte[n_layers * n_kv_heads * value_slab_bytes_]) {}
+        // pages are only touched (and counted in RSS) as positions fill
+        k_(n_layers * n_kv_heads * key_slab_bytes_), v_(n_layers * n_kv_heads * value_slab_bytes_) {}
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }  // committed positions
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
@@ -143,17 +143,17 @@ private:
     return t;
   }
   [[nodiscard]] std::byte* keys_slab(std::size_t layer, std::size_t head) const noexcept {
-    return k_.get() + (layer * n_heads_ + head) * key_slab_bytes_;
+    return k_.data() + (layer * n_heads_ + head) * key_slab_bytes_;
   }
   [[nodiscard]] std::byte* values_slab(std::size_t layer, std::size_t head) const noexcept {
-    return v_.get() + (layer * n_heads_ + head) * value_slab_bytes_;
+    return v_.data() + (layer * n_heads_ + head) * value_slab_bytes_;
   }
   std::size_t n_layers_ = 0, n_heads_ = 0, head_dim_ = 0, capacity_ = 0;
   kv_type type_ = kv_type::f16;
   std::size_t key_slab_bytes_ = 0, value_slab_bytes_ = 0;
   std::size_t size_ = 0;
-  std::unique_ptr<std::byte[]> k_;  // (n_layers, n_kv_heads, capacity / key_tile) key tiles (ops::key_tile_bytes each)
-  std::unique_ptr<std::byte[]> v_;  // (n_layers, n_kv_heads, capacity) value rows (ops::value_row_bytes each)
+  page_buffer k_;  // (n_layers, n_kv_heads, capacity / key_tile) key tiles (ops::key_tile_bytes each)
+  page_buffer v_;  // (n_layers, n_kv_heads, capacity) value rows (ops::value_row_bytes each)
 };
 
 } // namespace rapid::model

@@ -8,9 +8,9 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "rapid/core/error.hpp"
+#include "rapid/core/page_buffer.hpp"
 #include "rapid/core/quant_blocks.hpp"
 #include "rapid/core/tensor_view.hpp"
 #include "rapid/ops/dot.hpp"
@@ -134,7 +134,7 @@ inline void interleave_q8_0_group(const quantized_matrix& w, std::size_t g, bloc
   }
 }
 
-/// An owned interleaved copy of a weight matrix, 64-byte aligned; bind it with
+/// An owned interleaved copy of a weight matrix, 64-byte aligned (page_buffer); bind it with
 /// `w.interleaved = copy.data()`.
 class interleaved_matrix {
 public:
@@ -150,28 +150,25 @@ public:
     default: fill<block_q8_0x16>(w, interleave_q8_0_group); break;
     }
   }
-  [[nodiscard]] const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(lines_.data()); }
-  [[nodiscard]] std::size_t size_bytes() const noexcept { return lines_.size() * sizeof(line); }
+  [[nodiscard]] const std::byte* data() const noexcept { return bytes_.data(); }
+  [[nodiscard]] std::size_t size_bytes() const noexcept { return bytes_.size(); }
 
 private:
-  struct alignas(64) line {
-    std::byte bytes[64];
-  };
-  static_assert(sizeof(block_q4_kx16) % sizeof(line) == 0 && sizeof(block_q6_kx16) % sizeof(line) == 0 &&
-                sizeof(block_q5_0x16) % sizeof(line) == 0 && sizeof(block_q8_0x16) % sizeof(line) == 0);
+  static_assert(sizeof(block_q4_kx16) % 64 == 0 && sizeof(block_q6_kx16) % 64 == 0 && sizeof(block_q5_0x16) % 64 == 0 &&
+                sizeof(block_q8_0x16) % 64 == 0);  // whole cache lines
 
   template <class Group, class Writer>
   void fill(const quantized_matrix& w, Writer write_group) {
     const std::size_t groups = w.rows / interleave_rows, nb = w.cols / interleave_cols(w.type);
-    lines_.resize(groups * nb * sizeof(Group) / sizeof(line));
-    auto* out = reinterpret_cast<Group*>(lines_.data());
+    bytes_ = page_buffer(groups * nb * sizeof(Group));
+    auto* out = reinterpret_cast<Group*>(bytes_.data());
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
     for (std::ptrdiff_t g = 0; g < static_cast<std::ptrdiff_t>(groups); ++g)
       write_group(w, static_cast<std::size_t>(g), out + static_cast<std::size_t>(g) * nb);
   }
-  std::vector<line> lines_;  // (groups * blocks per row) group blocks
+  page_buffer bytes_;  // (groups, blocks per row) group blocks, on huge pages: streamed every token
 };
 
 } // namespace rapid::ops
