@@ -19,6 +19,7 @@
 
 #include "ops/random_weights.hpp"
 #include "read_bandwidth.hpp"
+#include "rapid/core/page_buffer.hpp"
 #include "rapid/ops/attention.hpp"
 #include "rapid/ops/kv_layout.hpp"
 #include "rapid/ops/dot.hpp"
@@ -214,7 +215,7 @@ void BM_attention(benchmark::State& state) {
   constexpr std::size_t layers = 28, heads = 12, kv_heads = 2, hd = 128;
   const std::size_t n_pos = depth + k;
   const std::size_t kb = rapid::ops::key_bytes(type, hd, n_pos), vb = n_pos * rapid::ops::value_row_bytes(type, hd);
-  std::vector<std::byte> keys(layers * kv_heads * kb), values(layers * kv_heads * vb);  // (layers, kv_heads) slabs
+  const rapid::page_buffer keys(layers * kv_heads * kb), values(layers * kv_heads * vb);  // (layers, kv_heads) slabs, as kv_cache holds them
   const auto noise = rapid::test::random_activations(4096 + hd, 11);
   std::vector<rapid::ops::kv_slab> slabs;  // (layers, kv_heads)
   for (std::size_t i = 0; i < layers * kv_heads; ++i) {
