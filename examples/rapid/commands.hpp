@@ -17,7 +17,8 @@ struct model_options {
 };
 void add_model_options(CLI::App& cmd, model_options& o);
 /// --kv / --cache-type: the KV cache type, one of ops::parse_kv_type's names.
-void add_kv_option(CLI::App& cmd, std::string& kv);
+/// with_auto: `auto` is a choice too (run_args::kv_type resolves it).
+void add_kv_option(CLI::App& cmd, std::string& kv, bool with_auto = false);
 std::string read_text_file(const std::string& path);
 /// $RAPID_CACHE_DIR or ~/.cache/rapid: where scripts/fetch_models.py puts models and data.
 std::string cache_dir();

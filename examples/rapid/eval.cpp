@@ -304,7 +304,8 @@ void run_eval(const eval_args& e) {
     drafter_models[c.drafter] = m;
   }
   // One session for the sweep: per instance only its prompts, target cache and context change.
-  session s{base, target_model, target_model, model::tokenizer::from_gguf(target_model->file()), {}, nullptr, 0, 0, 0, 0};
+  session s{base, target_model, target_model, model::tokenizer::from_gguf(target_model->file()), {}, nullptr, 0, 0, 0, 0,
+            base.kv_type(target_model->config().head_dim)};
   const model::tokenizer& tok = s.tok;
   const spec::snapshot_store snapshots(e.kv_dir.empty() ? fs::path(cache_dir()) / "kv" : fs::path(e.kv_dir), e.kv_limit_gb);
   const eval::token_counter count = [&](std::string_view text) { return tok.encode(text).size(); };
@@ -350,7 +351,7 @@ void run_eval(const eval_args& e) {
     s.target_prefill_s = 0;  // stays 0 when the prefill is restored from a snapshot
     s.ctx = std::min(first.full.size() + headroom, trained);
     s.target = std::make_unique<spec::long_context_target>(
-        target_model, model::transformer_options{.n_ctx = s.ctx, .kv = base.kv_type(), .threads = base.threads});
+        target_model, model::transformer_options{.n_ctx = s.ctx, .kv = s.kv, .threads = base.threads});
 
     bool prefilled = false;
     const auto prefix = std::span<const token>(first.full).first(first.full.size() - 1);

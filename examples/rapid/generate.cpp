@@ -30,11 +30,14 @@ void add_model_options(CLI::App& cmd, model_options& o) {
   add_kv_option(cmd, o.kv);
 }
 
-void add_kv_option(CLI::App& cmd, std::string& kv) {
+void add_kv_option(CLI::App& cmd, std::string& kv, bool with_auto) {
+  std::vector<std::string> choices{"f16", "f32", "q8_0", "bf16"};
+  if (with_auto) choices.push_back("auto");
   cmd.add_option("--kv,--cache-type", kv,
                  "KV cache type: f16, f32, q8_0 (8.5 bits per value, as llama.cpp's -ctk/-ctv q8_0) or bf16 (AMX "
-                 "machines: a verification's rows cost little more than one)")
-      ->check(CLI::IsMember({"f16", "f32", "q8_0", "bf16"}));
+                 "machines: a verification's rows cost little more than one)" +
+                     std::string(with_auto ? "; auto: bf16 where AMX tiles read it, else f16" : ""))
+      ->check(CLI::IsMember(choices));
 }
 
 namespace {

@@ -25,7 +25,10 @@ struct run_args {
   bool json = false, quiet = false;
   bool gamma_auto = false;  // --gamma auto: each step's gamma in [1, gamma] from measured costs (spec/adaptive_gamma.hpp)
   std::string method_note;  // why `rapid run --method auto` chose its method (stderr, before decoding)
-  [[nodiscard]] model::kv_type kv_type() const { return ops::parse_kv_type(kv); }
+  /// --kv, with `auto` (run, demo) resolved for heads of head_dim: ops::fastest_kv_type.
+  [[nodiscard]] model::kv_type kv_type(std::size_t head_dim) const {
+    return kv == "auto" ? ops::fastest_kv_type(head_dim) : ops::parse_kv_type(kv);
+  }
 };
 
 struct run_result {

@@ -35,7 +35,7 @@ void add_decoding_options(CLI::App& cmd, run_args& a) {
   cmd.add_option("--sink", a.sink, "MagicDec: sink tokens kept")->check(CLI::NonNegativeNumber);
   cmd.add_option("--window", a.window, "MagicDec: recent tokens kept")->check(CLI::NonNegativeNumber);
   cmd.add_option("--confidence-stop", a.confidence_stop, "stop drafting when the draft's q falls below this (0: off)");
-  add_kv_option(cmd, a.kv);
+  add_kv_option(cmd, a.kv, a.kv == "auto");  // a command whose default is auto (run) offers it
   cmd.add_flag("--quiet", a.quiet, "no progress or summary on stderr");
 }
 
@@ -98,6 +98,7 @@ void add_run(CLI::App& app) {
   // question whose answer the drafter cannot guess measured 1.01x LC with auto, 0.69x with 4).
   a->gamma_auto = true;
   a->gamma = 10;
+  a->kv = "auto";  // and the cache its attention reads fastest (bf16 with AMX tiles, else f16)
   auto method = std::make_shared<std::string>("auto");
   add_request_options(*cmd, *a);
   cmd->add_option("--method", *method, "auto (RAPID with --drafter, prompt lookup without), " + spec::method_names(", ", " or "));

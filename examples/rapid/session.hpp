@@ -61,6 +61,7 @@ struct session {
   std::unique_ptr<spec::long_context_target> target;
   double load_s = 0, retrieval_s = 0, target_prefill_s = 0;
   std::size_t ctx = 0;
+  model::kv_type kv = model::kv_type::f16;  // every cache's type: --kv, with auto resolved
   /// Optional (rapid eval): puts all but the last token of a RAG drafter's prompt into its cache,
   /// from a snapshot or by prefilling it and saving one, so that the methods sharing that prompt
   /// (SD, RAPID at each eta) prefill it once. Returns the seconds spent prefilling (0: restored).
@@ -149,7 +150,7 @@ Target& target_for(session& s, std::optional<Target>& own) {
     const auto& a = s.a;
     const model::transformer_options o{.n_ctx = std::min(s.target_model->config().n_ctx_train,
                                                           s.prompts.retrieved.size() + a.max_new_tokens + 8),
-                                       .kv = a.kv_type(), .threads = a.threads};
+                                       .kv = s.kv, .threads = a.threads};
     return own.emplace(s.target_model, o);
   }
 }
@@ -159,7 +160,7 @@ inline spec::drafter_setup drafter_setup(const session& s) {
   const auto& a = s.a;
   return {.target_model = s.target_model, .drafter_model = s.drafter_model, .vocab_size = s.target->vocab_size(),
           .full_ctx = s.ctx, .retrieved_tokens = s.prompts.retrieved.size(), .max_new_tokens = a.max_new_tokens,
-          .gamma = a.gamma, .kv = a.kv_type(), .threads = a.threads, .sink = a.sink, .window = a.window};
+          .gamma = a.gamma, .kv = s.kv, .threads = a.threads, .sink = a.sink, .window = a.window};
 }
 
 /// Runs the registered method `m` (spec/registry.hpp) on the session's request.

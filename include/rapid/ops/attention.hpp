@@ -565,6 +565,18 @@ inline void check_kv_readable(kv_type t, std::size_t head_dim) {
                           "-march enabling AMX-BF16, RAPID_NO_AMX unset); this machine or build has none (use --kv f16)");
 }
 
+/// The cache type attention reads fastest on this machine for heads of head_dim: bf16 where AMX
+/// tiles read it (a verification's rows then cost little more than one row: docs/kernels.md),
+/// else f16. bf16 rounds keys and values to 8 significant bits (perplexity +0.02 % on the 1.5B).
+[[nodiscard]] inline kv_type fastest_kv_type(std::size_t head_dim) {
+  try {
+    check_kv_readable(kv_type::bf16, head_dim);
+    return kv_type::bf16;
+  } catch (const unsupported_error&) {
+    return kv_type::f16;
+  }
+}
+
 /// out = softmax(q k^T * scale, causal) v for every new token and query head.
 /// q: (n_tokens, n_heads, head_dim); slabs: (n_kv_heads) caches holding positions [0, pos0 + n_tokens);
 /// out: (n_tokens, n_heads, head_dim). threads: 0 = omp_get_max_threads().
