@@ -136,6 +136,15 @@ TEST_CASE("rope scaling: frequency factors, linear and yarn equal ggml's angle f
   CHECK(rapid::ops::rope_table(128, 1e4).magnitude() == 1.0);
 }
 
+TEST_CASE("fastest_kv_type: bf16 exactly where attention can read it, else f16") {
+  using rapid::ops::kv_type;
+  const bool amx = rapid::test::bf16_cache_readable();
+  CHECK(rapid::ops::fastest_kv_type(128) == (amx ? kv_type::bf16 : kv_type::f16));
+  CHECK(rapid::ops::fastest_kv_type(64) == (amx ? kv_type::bf16 : kv_type::f16));
+  CHECK(rapid::ops::fastest_kv_type(48) == kv_type::f16);  // bf16 tiles need head_dim a multiple of 32
+  for (const std::size_t hd : {32, 48, 64, 80, 96, 128}) CHECK_NOTHROW(rapid::ops::check_kv_readable(rapid::ops::fastest_kv_type(hd), hd));
+}
+
 TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32/Q8_0/BF16 cache, KV splits, threads") {
   using rapid::ops::kv_type;
   std::vector<kv_type> types{kv_type::f32, kv_type::f16, kv_type::q8_0};
