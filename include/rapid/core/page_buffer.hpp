@@ -3,8 +3,8 @@
 // request, `madvise`; elsewhere an ordinary 64-byte aligned allocation). For what every token
 // streams end to end: the interleaved weight copies and the KV cache. On 4 KiB pages each page
 // of such a stream costs a TLB walk and stops the hardware prefetcher at its boundary; on 2 MiB
-// pages a 1.5B decode step measured 4-8 % faster (docs/kernels.md). Pages stay untouched, and
-// uncounted in the resident set, until first written; they read as zeros.
+// pages a 1.5B decode step measured 3-4 % faster (docs/kernels.md). The bytes read as zeros; on
+// Linux the pages stay untouched, and out of the resident set, until first written.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

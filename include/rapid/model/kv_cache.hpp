@@ -12,8 +12,8 @@
 #include <string>
 
 #include "rapid/core/error.hpp"
-#include "rapid/core/page_buffer.hpp"
 #include "rapid/core/fp16.hpp"
+#include "rapid/core/page_buffer.hpp"
 #include "rapid/ops/attention.hpp"
 
 namespace rapid::model {
