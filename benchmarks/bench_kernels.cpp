@@ -174,7 +174,7 @@ BENCHMARK(BM_matmul)->Apply(matmul_args)->UseRealTime()->Unit(benchmark::kMicros
 // The same kernels with the weights in L2: W = 256 x 1536 interleaved, one copy (0.2-0.3 MB), 1
 // thread. Beside BM_matmul (weights streamed from DRAM) it separates the kernels' arithmetic from
 // the stream: the extra time `batch` rows cost in BM_matmul is what the two fail to overlap.
-// args: dtype id, batch. Counter ns_per_block: per 16 x 256 weights (one group block) and call.
+// args: dtype id, batch. Counter ns_per_block: per group block (16 x 256 weights) and call.
 void BM_matmul_in_cache(benchmark::State& state) {
   const auto t = static_cast<dtype>(state.range(0));
   const auto batch = static_cast<std::size_t>(state.range(1));
@@ -190,7 +190,7 @@ void BM_matmul_in_cache(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  const double blocks = static_cast<double>(rows / 16 * (cols / 256));
+  const double blocks = static_cast<double>(rows / rapid::ops::interleave_rows * (cols / rapid::ops::interleave_cols(t)));
   state.counters["ns_per_block"] = benchmark::Counter(static_cast<double>(state.iterations()) * blocks * 1e-9,
                                                       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.SetLabel(std::string(rapid::name_of(t)) + " interleaved, in L2 " + rapid::ops::int8_kernel_arch);

@@ -82,13 +82,12 @@ std::vector<run_result> execute(const run_args& a, const std::vector<std::string
   // auto: bf16 only where the tiles read both models' heads
   s.kv = a.kv_type(target_model->config().head_dim);
   if (s.kv != a.kv_type(drafter_model->config().head_dim)) s.kv = model::kv_type::f16;
-  const model::kv_type kv = s.kv;
   if (a.kv == "auto" && !quiet)
-    std::fprintf(stderr, "KV cache: %s (--kv auto: %s)\n", ops::name_of(kv).data(),
-                 kv == model::kv_type::bf16 ? "AMX tiles read it, so a verification costs little more than a step"
+    std::fprintf(stderr, "KV cache: %s (--kv auto: %s)\n", ops::name_of(s.kv).data(),
+                 s.kv == model::kv_type::bf16 ? "AMX tiles read it, so a verification costs little more than a step"
                                             : "no AMX tiles here");
   s.target = std::make_unique<spec::long_context_target>(
-      target_model, model::transformer_options{.n_ctx = s.ctx, .kv = kv, .threads = a.threads});
+      target_model, model::transformer_options{.n_ctx = s.ctx, .kv = s.kv, .threads = a.threads});
   const bool needs_long_prefill = std::any_of(methods.begin(), methods.end(), [](const std::string& m) { return m != "rag"; });
   if (needs_long_prefill) {
     progress_bar bar("prefill target", quiet);
@@ -115,7 +114,7 @@ std::vector<run_result> execute(const run_args& a, const std::vector<std::string
                     {"temperature", a.temperature}, {"top_k", a.top_k}, {"top_p", a.top_p}, {"seed", a.seed},
                     {"retriever", a.retriever}, {"rag_budget", a.rag_budget}, {"chunk_tokens", a.chunk_tokens}, {"ctx", s.ctx},
                     {"threads", a.threads}, {"max_new_tokens", a.max_new_tokens}, {"truncate", a.truncate},
-                    {"sink", a.sink}, {"window", a.window}, {"kv", ops::name_of(kv)}, {"confidence_stop", a.confidence_stop}};
+                    {"sink", a.sink}, {"window", a.window}, {"kv", ops::name_of(s.kv)}, {"confidence_stop", a.confidence_stop}};
     j["context"] = {{"target_prompt_tokens", ctx.target_prompt_tokens}, {"drafter_prompt_tokens", ctx.drafter_prompt_tokens},
                     {"document_tokens", ctx.document_tokens}, {"truncated_tokens", ctx.truncated_tokens},
                     {"chunks", ctx.chunks}, {"chunks_kept", ctx.chunks_kept}, {"retrieval_fell_back", ctx.fell_back},
