@@ -102,13 +102,62 @@ TEST_CASE("interleaved Q4_K / Q6_K / Q5_0 / Q8_0: matmul rows equal matvec bit f
  }
 }
 
-// The test above covers the AMX tile kernels (int8_amx.hpp) wherever they run: rows of 9+ (Q4_K,
-// Q8_0) or 2+ (Q5_0) take tiles and must equal matvec's VNNI rows bit for bit. This one says
-// whether they ran here.
-TEST_CASE("interleaved matmul takes AMX tiles where they pay" * doctest::skip(!ops::detail::tiles_pay(dtype::q5_0, 2))) {
+// q/k/v and gate/up are one matmul_shared_input call: one quantized input per activation format,
+// one thread team for all rows. Each product must equal its own matmul, for mixed formats (K-quant
+// and 32-value activations, f16 with none), interleaved and mapped rows, odd row counts.
+TEST_CASE("matrices sharing one input: each product equals its own matmul bit for bit") {
+  const std::size_t cols = 768;
+  struct spec {
+    dtype type;
+    std::size_t rows;
+    bool interleave;
+  };
+  const spec specs[] = {{dtype::q4_k, 48, true}, {dtype::q6_k, 32, true}, {dtype::q8_0, 16, true},
+                        {dtype::q5_0, 37, false}, {dtype::f16, 21, false}, {dtype::q4_k, 5, false}};
+  std::vector<std::vector<std::byte>> data;
+  std::vector<quantized_matrix> ws;
+  std::vector<ops::interleaved_matrix> copies;
+  copies.reserve(std::size(specs));
+  for (const auto& sp : specs) {
+    data.push_back(test::random_weights(sp.type, sp.rows, cols, 41 + ws.size()));
+    ws.push_back(make_quantized_matrix(sp.type, data.back().data(), sp.rows, cols));
+    if (sp.interleave && ops::interleavable(ws.back())) {
+      copies.emplace_back(ws.back());
+      ws.back().interleaved = copies.back().data();
+    }
+  }
+  for (auto mode : {ops::activation_mode::int8, ops::activation_mode::exact})
+    for (int threads : {1, 2})
+      for (std::size_t batch : {1, 5, 40}) {
+        const auto x = test::random_activations(batch * cols, 50 + batch);
+        std::vector<std::vector<float>> together, alone;
+        std::vector<ops::matrix_product> products;
+        for (const auto& w : ws) {
+          together.emplace_back(batch * w.rows, -1.f);
+          alone.emplace_back(batch * w.rows);
+          ops::matmul(w, x, batch, alone.back(), {mode, threads});
+        }
+        for (std::size_t i = 0; i < ws.size(); ++i) products.push_back({ws[i], together[i]});
+        ops::matmul_shared_input(products, x, batch, {mode, threads});
+        for (std::size_t i = 0; i < ws.size(); ++i) {
+          INFO(name_of(ws[i].type) << " rows " << ws[i].rows << " batch " << batch << " threads " << threads
+                                   << (mode == ops::activation_mode::int8 ? " int8" : " exact"));
+          CHECK(same_bits(together[i], alone[i]));
+        }
+      }
+  std::vector<float> x(cols), y(48), short_y(3);
+  const ops::matrix_product mismatched[] = {{ws[0], y}, {ws[1], short_y}};
+  CHECK_THROWS_AS(ops::matmul_shared_input(mismatched, x, 1), invalid_argument);
+}
+
+// The interleaved test above covers the AMX tile kernels (int8_amx.hpp) wherever they run: rows of 9+ (Q4_K,
+// Q8_0, Q5_0) take tiles and must equal matvec's VNNI rows bit for bit. This one says whether they
+// ran here.
+TEST_CASE("interleaved matmul takes AMX tiles where they pay" * doctest::skip(!ops::detail::tiles_pay(dtype::q5_0, 9))) {
   CHECK(ops::detail::tiles_pay(dtype::q4_k, 9));
   CHECK(ops::detail::tiles_pay(dtype::q8_0, 16));
   CHECK_FALSE(ops::detail::tiles_pay(dtype::q4_k, 1));
+  CHECK_FALSE(ops::detail::tiles_pay(dtype::q5_0, 5));  // a verification's rows: VNNI is faster (int8_amx.hpp)
   CHECK_FALSE(ops::detail::tiles_pay(dtype::q6_k, 64));  // no tile kernel: never faster
 }
 

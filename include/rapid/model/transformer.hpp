@@ -158,9 +158,9 @@ public:
     for (std::size_t l = 0; l < c.n_layers; ++l) {
       const auto& lw = w.layers[l];
       rows_norm(x_, lw.attn_norm, n);
-      ops::matmul(lw.wq, span(xn_, n * e), n, span(q_, n * c.q_width()), ko);
-      ops::matmul(lw.wk, span(xn_, n * e), n, span(k_, n * c.kv_width()), ko);
-      ops::matmul(lw.wv, span(xn_, n * e), n, span(v_, n * c.kv_width()), ko);
+      const ops::matrix_product qkv[] = {{lw.wq, span(q_, n * c.q_width())}, {lw.wk, span(k_, n * c.kv_width())},
+                                         {lw.wv, span(v_, n * c.kv_width())}};
+      ops::matmul_shared_input(qkv, span(xn_, n * e), n, ko);
       for (std::size_t i = 0; i < n; ++i) {
         float* qi = &q_[i * c.q_width()];
         float* ki = &k_[i * c.kv_width()];
@@ -181,8 +181,8 @@ public:
       ops::add_inplace(o_.data(), x_.data(), n * e);
 
       rows_norm(x_, lw.ffn_norm, n);
-      ops::matmul(lw.w_gate, span(xn_, n * e), n, span(gate_, n * c.n_ff), ko);
-      ops::matmul(lw.w_up, span(xn_, n * e), n, span(up_, n * c.n_ff), ko);
+      const ops::matrix_product gate_up[] = {{lw.w_gate, span(gate_, n * c.n_ff)}, {lw.w_up, span(up_, n * c.n_ff)}};
+      ops::matmul_shared_input(gate_up, span(xn_, n * e), n, ko);
       ops::swiglu_inplace(gate_.data(), up_.data(), n * c.n_ff);
       ops::matmul(lw.w_down, span(gate_, n * c.n_ff), n, span(o_, n * e), ko);
       ops::add_inplace(o_.data(), x_.data(), n * e);

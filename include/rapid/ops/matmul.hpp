@@ -1,9 +1,15 @@
 #pragma once
-// Y = X W^T for a batch of activation rows (prefill, verifying a draft). X: (batch, cols),
-// W: (rows, cols), Y: (batch, rows). Each weight row is unpacked (int8 path) or dequantized
-// (exact path; F32/F16/BF16 are widened in registers) once per row and reused for all batch rows,
-// so a batch costs one pass over W instead of `batch` passes. Row b of Y is bit-identical to
-// matvec(W, X[b]) with the same options.
+// Y = X W^T for a batch of activation rows (decode, prefill, verifying a draft), and for several
+// weight matrices that share one input (the q/k/v projections, gate and up). X: (batch, cols),
+// W: (rows, cols), Y: (batch, rows).
+//
+// One OpenMP team does all of it: first X is quantized once per activation format the matrices
+// take (rows shared out among the threads), then the weight rows of every matrix, cut into
+// chunks, are handed out on demand. Separate calls would quantize the same input once per
+// matrix on one thread, and pay a team's start and its uneven tail per matrix: on the 0.5B that
+// left a thread idle for a tenth of a verification. Each output is computed by one thread with a
+// fixed operation order (matrix_rows.hpp), so row b of Y is bit-identical to matvec(W, X[b]) and
+// to the same product done alone, whatever the thread count.
 #include <algorithm>
 #include <cstddef>
 #include <span>
@@ -13,60 +19,103 @@
 #include "rapid/core/error.hpp"
 #include "rapid/core/tensor_view.hpp"
 #include "rapid/ops/activation.hpp"
-#include "rapid/ops/dequant.hpp"
-#include "rapid/ops/detail/parallel_rows.hpp"
-#include "rapid/ops/dot.hpp"
 #include "rapid/ops/kernel_types.hpp"
-#include "rapid/ops/matvec.hpp"
+#include "rapid/ops/matrix_rows.hpp"
+#include "rapid/ops/threads.hpp"
 
 namespace rapid::ops {
+
+/// One weight matrix of matmul_shared_input and where its product goes. y: (batch, w.rows)
+struct matrix_product {
+  const quantized_matrix& w;
+  std::span<float> y;
+};
+
+namespace detail {
+// A chunk of one matrix's weight rows: the unit threads take on demand.
+struct row_chunk {
+  std::size_t product, first, end;
+};
+
+// The quantized input for one activation format (K-quant blocks or 32-value blocks).
+struct quantized_input {
+  bool wanted = false;
+  dtype format{};     // a weight type whose activation format this is
+  std::size_t stride = 0;
+  std::byte* data = nullptr;  // (batch, stride)
+};
+} // namespace detail
+
+/// Y_i = X W_i^T for every product i; all W_i have x's columns. x: (batch, cols)
+inline void matmul_shared_input(std::span<const matrix_product> products, std::span<const float> x, std::size_t batch,
+                                const kernel_options& options = {}) {
+  if (products.empty() || batch == 0) return;
+  const std::size_t cols = products[0].w.cols;
+  for (const auto& p : products) {
+    detail::check_matrix(p.w, "matmul");
+    if (p.w.cols != cols || x.size() != batch * cols || p.y.size() != batch * p.w.rows)
+      throw invalid_argument("matmul: W is " + std::to_string(p.w.rows) + "x" + std::to_string(p.w.cols) + ", batch " +
+                             std::to_string(batch) + ", but X has " + std::to_string(x.size()) + " values and Y " +
+                             std::to_string(p.y.size()));
+  }
+  // One quantized copy of X per activation format: [0] K-quant blocks, [1] 32-value blocks.
+  thread_local activation_buffer buffers[2];
+  detail::quantized_input inputs[2];
+  for (const auto& p : products) {
+    if (!detail::uses_int8(p.w, options)) continue;
+    auto& in = inputs[uses_q8_k(p.w.type) ? 0 : 1];
+    if (!in.wanted) in = {true, p.w.type, activation_row_bytes(p.w.type, cols), nullptr};
+  }
+  detail::quantized_input* used[2];  // the wanted formats, in order
+  std::size_t formats = 0;
+  for (auto& in : inputs)
+    if (in.wanted) {
+      in.data = buffers[&in - inputs].resize(batch * in.stride);  // a plain pointer: threads would see their own thread_local
+      used[formats++] = &in;
+    }
+  const int nt = thread_count(options.threads);
+  thread_local std::vector<detail::row_chunk> chunk_list;
+  chunk_list.clear();
+  for (std::size_t i = 0; i < products.size(); ++i) {
+    const auto& w = products[i].w;
+    const std::size_t unit = detail::uses_interleaved(w, options) ? interleave_rows : 1;
+    std::size_t chunk = std::max(detail::min_rows_per_thread, w.rows / (8 * static_cast<std::size_t>(nt)));  // ~8 per thread
+    chunk = (chunk + unit - 1) / unit * unit;
+    for (std::size_t r = 0; r < w.rows; r += chunk) chunk_list.push_back({i, r, std::min(w.rows, r + chunk)});
+  }
+  const detail::row_chunk* const chunks = chunk_list.data();  // a plain pointer, as above
+  const auto quantize = [&](std::size_t job) {  // job: (format, batch row)
+    const auto& in = *used[job / batch];
+    const std::size_t b = job % batch;
+    detail::quantize_activation_unchecked(in.format, x.data() + b * cols, in.data + b * in.stride, cols);
+  };
+  const auto multiply = [&](const detail::row_chunk& c) {
+    const auto& p = products[c.product];
+    const auto& in = inputs[uses_q8_k(p.w.type) ? 0 : 1];
+    detail::matrix_rows(p.w, x.data(), in.data, in.stride, batch, c.first, c.end, p.y.data(), options);
+  };
+  const auto jobs = static_cast<std::ptrdiff_t>(formats * batch), n_chunks = static_cast<std::ptrdiff_t>(chunk_list.size());
+#ifdef _OPENMP
+  if (nt > 1 && n_chunks > 1) {
+#pragma omp parallel num_threads(static_cast<int>(std::min<std::ptrdiff_t>(nt, n_chunks)))
+    {
+#pragma omp for schedule(static)
+      for (std::ptrdiff_t j = 0; j < jobs; ++j) quantize(static_cast<std::size_t>(j));
+#pragma omp for schedule(dynamic, 1)
+      for (std::ptrdiff_t c = 0; c < n_chunks; ++c) multiply(chunks[c]);
+    }
+    return;
+  }
+#endif
+  for (std::ptrdiff_t j = 0; j < jobs; ++j) quantize(static_cast<std::size_t>(j));
+  for (std::ptrdiff_t c = 0; c < n_chunks; ++c) multiply(chunks[c]);
+}
 
 /// Y = X W^T. w: (rows, cols); x: (batch, cols); y: (batch, rows)
 inline void matmul(const quantized_matrix& w, std::span<const float> x, std::size_t batch, std::span<float> y,
                    const kernel_options& options = {}) {
-  detail::check_matrix(w, "matmul");
-  if (x.size() != batch * w.cols || y.size() != batch * w.rows)
-    throw invalid_argument("matmul: W is " + std::to_string(w.rows) + "x" + std::to_string(w.cols) + ", batch " +
-                           std::to_string(batch) + ", but X has " + std::to_string(x.size()) + " values and Y " +
-                           std::to_string(y.size()));
-  if (batch == 0) return;
-  if (batch == 1) return matvec(w, x, y, options);
-  const std::size_t rows = w.rows, cols = w.cols;
-  using detail::batch_tile;  // each thread takes chunks of weight rows, activation rows in tiles
-  if (options.activations == activation_mode::int8 && uses_int8_activations(w.type)) {
-    const std::size_t stride = activation_row_bytes(w.type, cols);
-    thread_local activation_buffer xq_buffer; // (batch, stride) quantized X
-    std::byte* xq = xq_buffer.resize(batch * stride); // a plain pointer: lambdas would see each thread's own thread_local
-    detail::parallel_rows(batch, options.threads, 8, [&](std::size_t b0, std::size_t b1) {
-      for (std::size_t b = b0; b < b1; ++b) detail::quantize_activation_unchecked(w.type, x.data() + b * cols, xq + b * stride, cols);
-    });
-    if (detail::uses_interleaved(w, options)) return detail::matmul_interleaved(w, xq, stride, batch, y.data(), options.threads);
-    const std::size_t nb = cols / info_of(w.type).block_elements;
-    detail::visit_int8_kernel(w.type, [&](auto tag) {
-      using K = typename decltype(tag)::type;
-      detail::parallel_rows(rows, options.threads, detail::min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t b = 0; b < batch; b += batch_tile)
-          for (std::size_t r = r0; r < r1; ++r)
-            detail::row_dot_batch<K>(w.row(r), xq + b * stride, stride, std::min(batch_tile, batch - b), nb,
-                                     y.data() + b * rows + r, rows);
-      });
-    });
-    return;
-  }
-  const bool plain = w.type == dtype::f16 || w.type == dtype::bf16 || w.type == dtype::f32; // widened in registers
-  detail::parallel_rows(rows, options.threads, detail::min_rows_per_thread, [&](std::size_t r0, std::size_t r1) {
-    thread_local std::vector<float> wrow; // (cols) one dequantized weight row
-    wrow.resize(cols);
-    for (std::size_t b0 = 0; b0 < batch; b0 += batch_tile) {
-      const std::size_t b1 = std::min(batch, b0 + batch_tile);
-      for (std::size_t r = r0; r < r1; ++r) {
-        if (!plain) detail::dequantize_unchecked(w.type, w.row(r), wrow.data(), cols);
-        for (std::size_t b = b0; b < b1; ++b)
-          y[b * rows + r] = plain ? detail::dot_exact_unchecked(w.type, w.row(r), x.data() + b * cols, cols)
-                                  : detail::dot_dequantized(wrow.data(), x.data() + b * cols, cols);
-      }
-    }
-  });
+  const matrix_product one[] = {{w, y}};
+  matmul_shared_input(one, x, batch, options);
 }
 
 } // namespace rapid::ops

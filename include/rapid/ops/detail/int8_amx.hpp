@@ -9,9 +9,11 @@
 // costs about 9 ns at any row count (load, product, store; they do not overlap one another), so
 // for a few rows the VNNI kernels are as fast or faster (Q4_K, 5 rows: 573 vs 517 us); from 9 rows,
 // where VNNI needs a second pass, tiles win (Q4_K 11 rows 645 vs 809 us, 128 rows 4.0 vs 5.5 ms).
-// Q5_0 wins from 5 rows (539 vs 586 us). Q6_K's 16-column sub-blocks make twice the tile
-// products and never won by more than 5 %, so it has no tile kernel. matmul_interleaved chooses
-// (tiles_pay in matvec.hpp).
+// Q5_0 won from 5 rows (539 vs 586 us) until the VNNI kernels prefetched into L2 (session 19); now
+// VNNI wins up to 8 rows there too (5 rows: 463 vs 507 us, 8: 526 vs 548) and tiles from 9 (11:
+// 575 vs 750 us, 32: 1.26 vs 1.71 ms; 2026-12-06). Q6_K's 16-column sub-blocks make twice the tile
+// products and never won by more than 5 %, so it has no tile kernel. interleaved_rows chooses
+// (tiles_pay in matrix_rows.hpp).
 //
 // Exactness. Codes enter as signed bytes with their offset taken off (Q5_0's 16, Q8_0's 128), so
 // a tile's int32 sums are the VNNI kernel's exact sums after its offset correction; both forms
