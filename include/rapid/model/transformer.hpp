@@ -154,14 +154,15 @@ public:
     for (std::size_t i = 0; i < n; ++i)
       ops::dequantize_row(w.token_embd.type, w.token_embd.row(static_cast<std::size_t>(tokens[i])), &x_[i * e], e);
 
+    // The work after each product that is per token (bias, RoPE, the cache store, residual adds,
+    // the norm, SwiGLU) runs in the product's thread team, as its `then`.
     std::vector<ops::kv_slab> slabs(c.n_kv_heads);  // (n_kv_heads) for the current layer
+    rows_norm(x_, w.layers[0].attn_norm, n);
     for (std::size_t l = 0; l < c.n_layers; ++l) {
       const auto& lw = w.layers[l];
-      rows_norm(x_, lw.attn_norm, n);
       const ops::matrix_product qkv[] = {{lw.wq, span(q_, n * c.q_width())}, {lw.wk, span(k_, n * c.kv_width())},
                                          {lw.wv, span(v_, n * c.kv_width())}};
-      ops::matmul_shared_input(qkv, span(xn_, n * e), n, ko);
-      for (std::size_t i = 0; i < n; ++i) {
+      ops::matmul_shared_input(qkv, span(xn_, n * e), n, ko, [&](std::size_t i) noexcept {
         float* qi = &q_[i * c.q_width()];
         float* ki = &k_[i * c.kv_width()];
         float* vi = &v_[i * c.kv_width()];
@@ -170,22 +171,26 @@ public:
           ops::add_inplace(lw.bk, ki, c.kv_width());
           ops::add_inplace(lw.bv, vi, c.kv_width());
         }
-        rope_.apply(qi, c.n_heads, rope0 + i, c.rope);
-        rope_.apply(ki, c.n_kv_heads, rope0 + i, c.rope);
+        rope_.apply(qi, c.n_heads, ki, c.n_kv_heads, rope0 + i, c.rope);
         kv_.store(l, pos0 + i, ki, vi);
-      }
+      });
       for (std::size_t h = 0; h < c.n_kv_heads; ++h)
         slabs[h] = {kv_.keys(l, h), kv_.values(l, h), kv_.type()};
       ops::attention(q_.data(), {n, pos0, c.n_heads, c.n_kv_heads, c.head_dim}, slabs.data(), att_.data(), options_.threads);
-      ops::matmul(lw.wo, span(att_, n * c.q_width()), n, span(o_, n * e), ko);
-      ops::add_inplace(o_.data(), x_.data(), n * e);
+      ops::matmul(lw.wo, span(att_, n * c.q_width()), n, span(o_, n * e), ko, [&](std::size_t i) noexcept {
+        ops::add_inplace(&o_[i * e], &x_[i * e], e);
+        ops::rms_norm(&x_[i * e], lw.ffn_norm, &xn_[i * e], e, c.rms_eps);
+      });
 
-      rows_norm(x_, lw.ffn_norm, n);
       const ops::matrix_product gate_up[] = {{lw.w_gate, span(gate_, n * c.n_ff)}, {lw.w_up, span(up_, n * c.n_ff)}};
-      ops::matmul_shared_input(gate_up, span(xn_, n * e), n, ko);
-      ops::swiglu_inplace(gate_.data(), up_.data(), n * c.n_ff);
-      ops::matmul(lw.w_down, span(gate_, n * c.n_ff), n, span(o_, n * e), ko);
-      ops::add_inplace(o_.data(), x_.data(), n * e);
+      ops::matmul_shared_input(gate_up, span(xn_, n * e), n, ko, [&](std::size_t i) noexcept {
+        ops::swiglu_inplace(&gate_[i * c.n_ff], &up_[i * c.n_ff], c.n_ff);
+      });
+      const float* next_norm = l + 1 < c.n_layers ? w.layers[l + 1].attn_norm : nullptr;
+      ops::matmul(lw.w_down, span(gate_, n * c.n_ff), n, span(o_, n * e), ko, [&](std::size_t i) noexcept {
+        ops::add_inplace(&o_[i * e], &x_[i * e], e);
+        if (next_norm) ops::rms_norm(&x_[i * e], next_norm, &xn_[i * e], e, c.rms_eps);
+      });
     }
     kv_.commit(n);
 

@@ -150,7 +150,9 @@ struct simd512 {
   static constexpr std::size_t lanes = 16;
   template <bool F16>
   static type load(const void* p, std::size_t i) noexcept {
-    if constexpr (F16) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const std::uint16_t*>(p) + i)));
+    // the zero-masked form with every lane set: the plain one trips GCC 12's -Wuninitialized
+    // inside its own header once the loop around it is fully known (a constant head_dim)
+    if constexpr (F16) return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const std::uint16_t*>(p) + i)));
     else return _mm512_loadu_ps(static_cast<const float*>(p) + i);
   }
   static type loadf(const float* p) noexcept { return _mm512_loadu_ps(p); }
@@ -171,12 +173,15 @@ inline constexpr std::size_t tiles_per_pass = 1;  // 16 ymm registers: 8 chains 
 inline constexpr std::size_t value_rows = 4;
 #endif
 
-// sc[j * ldsc + p] = scale * (q_j . k_p) for rows j < R and positions p in [0, T * key_tile) of
-// the T key tiles from `tile` on. q: (R, hd) rows. A score is one FMA chain over d in order: it
-// depends only on q_j and k_p, never on R, T, the SIMD width or the neighbours.
-template <class V, std::size_t R, std::size_t T, bool F16>
-inline void tile_scores_pass(const float* q, std::size_t hd, const void* keys, std::size_t tile, float scale, float* sc,
-                             std::size_t ldsc, line_prefetcher& ahead) noexcept {
+// sc[j * kv_block + p] = scale * (q_j . k_p) for rows j < R and positions p in [0, T * key_tile)
+// of the T key tiles from `tile` on. q: (R, hd) rows. HD: hd as a constant (0: hd at run time):
+// the R values of one dimension then sit at fixed offsets from one pointer, where R row pointers
+// spill registers (a tenth of this loop's time at head_dim 128). A score is one FMA chain over d
+// in order: it depends only on q_j and k_p, never on R, T, HD, the SIMD width or the neighbours.
+template <class V, std::size_t R, std::size_t T, bool F16, std::size_t HD>
+inline void tile_scores_pass(const float* q, std::size_t head_dim, const void* keys, std::size_t tile, float scale, float* sc,
+                             line_prefetcher& ahead) noexcept {
+  const std::size_t hd = HD ? HD : head_dim;
   constexpr std::size_t nv = T * key_tile / V::lanes;  // vectors per key row of the T tiles
   constexpr std::size_t per_tile = key_tile / V::lanes;
   const std::size_t tile_elems = hd * key_tile;
@@ -195,24 +200,25 @@ inline void tile_scores_pass(const float* q, std::size_t hd, const void* keys, s
   }
   const typename V::type vs = V::bcast(&scale);
   for (std::size_t j = 0; j < R; ++j)
-    for (std::size_t v = 0; v < nv; ++v) V::store(sc + j * ldsc + v * V::lanes, V::mul(acc[j][v], vs));
+    for (std::size_t v = 0; v < nv; ++v) V::store(sc + j * kv_block + v * V::lanes, V::mul(acc[j][v], vs));
 }
 
-// tile_scores_pass over `tiles` key tiles from tile0 on, tiles_per_pass at a time.
-template <class V, std::size_t R, bool F16>
+// tile_scores_pass over `tiles` key tiles from tile0 on, tiles_per_pass at a time. q: (R, hd)
+template <class V, std::size_t R, bool F16, std::size_t HD>
 inline void tile_scores_simd(const float* q, std::size_t hd, const void* keys, std::size_t tile0, std::size_t tiles,
-                             float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
+                             float scale, float* sc, line_prefetcher& ahead) noexcept {
   std::size_t i = 0;
   for (; i + tiles_per_pass <= tiles; i += tiles_per_pass)
-    tile_scores_pass<V, R, tiles_per_pass, F16>(q, hd, keys, tile0 + i, scale, sc + i * key_tile, ldsc, ahead);
-  for (; i < tiles; ++i) tile_scores_pass<V, R, 1, F16>(q, hd, keys, tile0 + i, scale, sc + i * key_tile, ldsc, ahead);
+    tile_scores_pass<V, R, tiles_per_pass, F16, HD>(q, hd, keys, tile0 + i, scale, sc + i * key_tile, ahead);
+  for (; i < tiles; ++i) tile_scores_pass<V, R, 1, F16, HD>(q, hd, keys, tile0 + i, scale, sc + i * key_tile, ahead);
 }
 
-// acc[r] += sum_{p < n} w[r * ldw + p] * v[p] for the R rows. v: (n, hd) F16 or F32 cache rows;
-// acc: (R, hd); hd a multiple of 2 * V::lanes. Each output lane is one FMA chain over p in order,
-// whatever R or the SIMD width.
+// acc[r] += sum_{p < n} w[r * kv_block + p] * v[p] for the R rows. v: (n, hd) F16 or F32 cache
+// rows; acc: (R, hd); hd a multiple of 2 * V::lanes. Each output lane is one FMA chain over p in
+// order, whatever R or the SIMD width. (The weights' row stride is a constant: the R broadcasts
+// of a position then sit at fixed offsets from one pointer.)
 template <class V, std::size_t R, bool F16>
-inline void accumulate_simd(const float* w, std::size_t ldw, const void* v, std::size_t n, std::size_t hd, float* acc,
+inline void accumulate_simd(const float* w, const void* v, std::size_t n, std::size_t hd, float* acc,
                             line_prefetcher& ahead) noexcept {
   constexpr std::size_t step = 2 * V::lanes;
   for (std::size_t d = 0; d < hd; d += step) {
@@ -225,7 +231,7 @@ inline void accumulate_simd(const float* w, std::size_t ldw, const void* v, std:
       ahead.step();
       const typename V::type vl = V::template load<F16>(v, p * hd + d), vh = V::template load<F16>(v, p * hd + d + V::lanes);
       for (std::size_t r = 0; r < R; ++r) {
-        const typename V::type wr = V::bcast(w + r * ldw + p);
+        const typename V::type wr = V::bcast(w + r * kv_block + p);
         lo[r] = V::fma(wr, vl, lo[r]);
         hi[r] = V::fma(wr, vh, hi[r]);
       }
@@ -246,7 +252,7 @@ inline constexpr std::size_t q8_value_rows = 10;  // 20 accumulators: fewer pass
 // codes + 128 as the unsigned operand, so the exact dot is the sum minus 128 * (sum of q codes).
 template <std::size_t R>
 inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const std::byte* keys, std::size_t tile0,
-                                std::size_t tiles, float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
+                                std::size_t tiles, float scale, float* sc, line_prefetcher& ahead) noexcept {
   const std::size_t hd = nblk * kv_q8_block, tb = key_tile_bytes(kv_type::q8_0, hd);
   const __m512 vs = _mm512_set1_ps(scale);
   for (std::size_t i = 0; i < tiles; ++i) {
@@ -272,7 +278,7 @@ inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const
         s[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), _mm512_mul_ps(kd, _mm512_set1_ps(qb.d)), s[j]);
       }
     }
-    for (std::size_t j = 0; j < R; ++j) _mm512_storeu_ps(sc + j * ldsc + i * key_tile, _mm512_mul_ps(s[j], vs));
+    for (std::size_t j = 0; j < R; ++j) _mm512_storeu_ps(sc + j * kv_block + i * key_tile, _mm512_mul_ps(s[j], vs));
   }
 }
 
@@ -280,10 +286,10 @@ inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const
 // arithmetic of load_rows then axpy; B blocks of 32 dimensions per pass over the positions (few
 // rows leave registers for two). v: (n, nblk) blocks from the first position; acc: (R, hd).
 template <std::size_t R, std::size_t B = (R <= 6 ? 2 : 1)>
-inline void accumulate_q8_avx512(const float* w, std::size_t ldw, const block_q8_0* v, std::size_t n, std::size_t nblk,
-                                 float* acc, line_prefetcher& ahead) noexcept {
+inline void accumulate_q8_avx512(const float* w, const block_q8_0* v, std::size_t n, std::size_t nblk, float* acc,
+                                 line_prefetcher& ahead) noexcept {
   const std::size_t hd = nblk * kv_q8_block;
-  if (nblk % B != 0) return accumulate_q8_avx512<R, 1>(w, ldw, v, n, nblk, acc, ahead);
+  if (nblk % B != 0) return accumulate_q8_avx512<R, 1>(w, v, n, nblk, acc, ahead);
   constexpr std::size_t nv = 2 * B;  // 16-lane vectors per pass
   for (std::size_t b = 0; b < nblk; b += B) {
     __m512 a[R][nv];
@@ -301,7 +307,7 @@ inline void accumulate_q8_avx512(const float* w, std::size_t ldw, const block_q8
         }
       }
       for (std::size_t r = 0; r < R; ++r) {
-        const __m512 wr = _mm512_set1_ps(w[r * ldw + p]);
+        const __m512 wr = _mm512_set1_ps(w[r * kv_block + p]);
         for (std::size_t i = 0; i < nv; ++i) a[r][i] = _mm512_fmadd_ps(wr, x[i], a[r][i]);
       }
     }
@@ -312,14 +318,14 @@ inline void accumulate_q8_avx512(const float* w, std::size_t ldw, const block_q8
 #endif
 #endif
 
-// Scores from Q8_0 keys: sc[j * ldsc + p] = scale * sum_b fma-chained (k codes . q codes of
+// Scores from Q8_0 keys: sc[j * kv_block + p] = scale * sum_b fma-chained (k codes . q codes of
 // block b) * (fp16 kd_b * qd_b), blocks in order. The integer dots are exact, so every build
 // and the vpdpbusd kernel give the same floats. q: (rows, nblk) quantized query rows.
 inline void tile_scores_q8(const block_q8_act32* q, std::size_t rows, std::size_t nblk, const std::byte* keys, std::size_t tile0,
-                           std::size_t tiles, float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
+                           std::size_t tiles, float scale, float* sc, line_prefetcher& ahead) noexcept {
 #if RAPID_ATTENTION_Q8_VNNI
   in_even_passes<q8_score_rows>(rows, [&](auto r, std::size_t j) {
-    tile_scores_q8_vnni<decltype(r)::value>(q + j * nblk, nblk, keys, tile0, tiles, scale, sc + j * ldsc, ldsc, ahead);
+    tile_scores_q8_vnni<decltype(r)::value>(q + j * nblk, nblk, keys, tile0, tiles, scale, sc + j * kv_block, ahead);
   });
 #else
   (void)ahead;
@@ -338,24 +344,27 @@ inline void tile_scores_q8(const block_q8_act32* q, std::size_t rows, std::size_
           std::memcpy(&kd, tile + detail::q8_key_scale(l, b, hd), 2);
           s = std::fma(static_cast<float>(dot), fp16_to_f32(kd) * qb.d, s);
         }
-        sc[j * ldsc + i * key_tile + l] = s * scale;
+        sc[j * kv_block + i * key_tile + l] = s * scale;
       }
     }
 #endif
 }
 
-// q: (rows, hd) query rows; qq: the same rows quantized (Q8_0 caches only).
+// sc: (rows, kv_block) scores of the positions of `tiles` key tiles from tile0 on. q: (rows, hd)
+// query rows; qq: the same rows quantized (Q8_0 caches only).
 inline void tile_scores(const float* q, const block_q8_act32* qq, std::size_t rows, std::size_t hd, const kv_slab& kv,
-                        std::size_t tile0, std::size_t tiles, float scale, float* sc, std::size_t ldsc, line_prefetcher& ahead) noexcept {
-  if (kv.type == kv_type::q8_0) return tile_scores_q8(qq, rows, hd / kv_q8_block, kv.keys, tile0, tiles, scale, sc, ldsc, ahead);
+                        std::size_t tile0, std::size_t tiles, float scale, float* sc, line_prefetcher& ahead) noexcept {
+  if (kv.type == kv_type::q8_0) return tile_scores_q8(qq, rows, hd / kv_q8_block, kv.keys, tile0, tiles, scale, sc, ahead);
 #if RAPID_ATTENTION_AVX2
-  const auto run = [&]<bool F16>() {
+  const auto run = [&]<bool F16, std::size_t HD>() {
     in_even_passes<score_rows>(rows, [&](auto r, std::size_t j) {
-      tile_scores_simd<simd_wide, decltype(r)::value, F16>(q + j * hd, hd, kv.keys, tile0, tiles, scale, sc + j * ldsc, ldsc, ahead);
+      tile_scores_simd<simd_wide, decltype(r)::value, F16, HD>(q + j * hd, hd, kv.keys, tile0, tiles, scale, sc + j * kv_block, ahead);
     });
   };
-  if (kv.type == kv_type::f16) run.template operator()<true>();
-  else run.template operator()<false>();
+  if (kv.type == kv_type::f32) run.template operator()<false, 0>();
+  else if (hd == 128) run.template operator()<true, 128>();  // the common head sizes as constants
+  else if (hd == 64) run.template operator()<true, 64>();
+  else run.template operator()<true, 0>();
 #else
   (void)ahead;
   const bool f16 = kv.type == kv_type::f16;
@@ -370,19 +379,20 @@ inline void tile_scores(const float* q, const block_q8_act32* qq, std::size_t ro
         const float qd = q[j * hd + d];
         for (std::size_t l = 0; l < key_tile; ++l) acc[l] = std::fma(qd, k[l], acc[l]);
       }
-      for (std::size_t l = 0; l < key_tile; ++l) sc[j * ldsc + i * key_tile + l] = acc[l] * scale;
+      for (std::size_t l = 0; l < key_tile; ++l) sc[j * kv_block + i * key_tile + l] = acc[l] * scale;
     }
 #endif
 }
 
-// v: positions [first, first + n) of the values slab; vb: (kv_block, hd) scratch for widening.
-inline void accumulate_rows(const float* w, std::size_t ldw, const kv_slab& kv, std::size_t first, std::size_t n,
-                            std::size_t hd, std::size_t rows, float* vb, float* acc, line_prefetcher& ahead) noexcept {
+// acc += w v for the rows. w: (rows, kv_block) softmax weights; v: positions [first, first + n)
+// of the values slab; vb: (kv_block, hd) scratch for widening; acc: (rows, hd)
+inline void accumulate_rows(const float* w, const kv_slab& kv, std::size_t first, std::size_t n, std::size_t hd,
+                            std::size_t rows, float* vb, float* acc, line_prefetcher& ahead) noexcept {
 #if RAPID_ATTENTION_Q8_VNNI
   if (kv.type == kv_type::q8_0) {
     const auto* v = reinterpret_cast<const block_q8_0*>(kv.values + first * value_row_bytes(kv.type, hd));
     return in_even_passes<q8_value_rows>(rows, [&](auto r, std::size_t j) {
-      accumulate_q8_avx512<decltype(r)::value>(w + j * ldw, ldw, v, n, hd / kv_q8_block, acc + j * hd, ahead);
+      accumulate_q8_avx512<decltype(r)::value>(w + j * kv_block, v, n, hd / kv_q8_block, acc + j * hd, ahead);
     });
   }
 #endif
@@ -390,7 +400,7 @@ inline void accumulate_rows(const float* w, std::size_t ldw, const kv_slab& kv, 
   const auto run = [&]<class V, std::size_t MaxR>() {
     const auto go = [&]<bool F16>(const auto* values) {  // values: positions [first, first + n)
       in_even_passes<MaxR>(rows, [&](auto r, std::size_t j) {
-        accumulate_simd<V, decltype(r)::value, F16>(w + j * ldw, ldw, values, n, hd, acc + j * hd, ahead);
+        accumulate_simd<V, decltype(r)::value, F16>(w + j * kv_block, values, n, hd, acc + j * hd, ahead);
       });
     };
     if (kv.type == kv_type::f32) go.template operator()<false>(reinterpret_cast<const float*>(kv.values) + first * hd);
@@ -402,7 +412,7 @@ inline void accumulate_rows(const float* w, std::size_t ldw, const kv_slab& kv, 
   (void)ahead;
   load_rows(kv.values, kv.type, first, n, hd, vb);
   for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t p = 0; p < n; ++p) axpy(w[r * ldw + p], vb + p * hd, acc + r * hd, hd);
+    for (std::size_t p = 0; p < n; ++p) axpy(w[r * kv_block + p], vb + p * hd, acc + r * hd, hd);
 }
 
 // sc[p] <- exp(sc[p] - m) for p < n; returns their sum.
@@ -438,7 +448,7 @@ inline void softmax_step(float* sr, std::size_t n, std::size_t nb, row_state& st
 #else
   const float m = std::max(state.max, ops::max_of({sr, n}));
 #endif
-  const float corr = std::exp(state.max - m);
+  const float corr = m == state.max ? 1.f : std::exp(state.max - m);  // exp(0) is 1: skip the libm call
   if (corr != 1.f) scale_inplace(corr, acc, hd);
   const float sum = exp_shifted(sr, n, m);
   std::fill(sr + n, sr + nb, 0.f);
@@ -515,7 +525,7 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
     if (amx) amx::block_scores(reinterpret_cast<const std::uint16_t*>(kv.keys), hd, b / key_tile, tiles, rows16, ab, sc, kv_block, ahead);
     else
 #endif
-      tile_scores(qt, buf.qq.data(), rows, hd, kv, b / key_tile, tiles, scale, sc, kv_block, ahead);
+      tile_scores(qt, buf.qq.data(), rows, hd, kv, b / key_tile, tiles, scale, sc, ahead);
     for (std::size_t r = 0; r < rows; ++r) {
       float* sr = sc + r * kv_block;
       const std::size_t visible = s.pos0 + t0 + r / group + 1;
@@ -531,7 +541,7 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
       amx::block_values(reinterpret_cast<const std::uint16_t*>(kv.values) + b * hd, hd, nb, rows16, kv_block, ab, ahead);
     } else
 #endif
-      accumulate_rows(sc, kv_block, kv, b, nb, hd, rows, vb, acc, ahead);
+      accumulate_rows(sc, kv, b, nb, hd, rows, vb, acc, ahead);
     steps_per_block = ahead.calls();
   }
 #if RAPID_ATTENTION_AMX

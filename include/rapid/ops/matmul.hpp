@@ -9,11 +9,14 @@
 // matrix on one thread, and pay a team's start and its uneven tail per matrix: on the 0.5B that
 // left a thread idle for a tenth of a verification. Each output is computed by one thread with a
 // fixed operation order (matrix_rows.hpp), so row b of Y is bit-identical to matvec(W, X[b]) and
-// to the same product done alone, whatever the thread count.
+// to the same product done alone, whatever the thread count. What the caller does next to each
+// activation row (a bias, RoPE, the cache store, SwiGLU, a residual add) can run in the same team
+// as `then`, instead of on one thread while the other waits.
 #include <algorithm>
 #include <cstddef>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "rapid/core/error.hpp"
@@ -37,6 +40,11 @@ struct row_chunk {
   std::size_t product, first, end;
 };
 
+// The default `then` of matmul_shared_input: nothing.
+struct nothing_after {
+  void operator()(std::size_t) const noexcept {}
+};
+
 // The quantized input for one activation format (K-quant blocks or 32-value blocks).
 struct quantized_input {
   bool wanted = false;
@@ -46,9 +54,13 @@ struct quantized_input {
 };
 } // namespace detail
 
-/// Y_i = X W_i^T for every product i; all W_i have x's columns. x: (batch, cols)
+/// Y_i = X W_i^T for every product i; all W_i have x's columns. x: (batch, cols). Then
+/// then(b) for every activation row b once all products are done (rows shared among the threads;
+/// it must not throw).
+template <class Then = detail::nothing_after>
 inline void matmul_shared_input(std::span<const matrix_product> products, std::span<const float> x, std::size_t batch,
-                                const kernel_options& options = {}) {
+                                const kernel_options& options = {}, Then then = {}) {
+  static_assert(std::is_nothrow_invocable_v<Then&, std::size_t>, "then(row) runs inside an OpenMP team: mark it noexcept");
   if (products.empty() || batch == 0) return;
   const std::size_t cols = products[0].w.cols;
   for (const auto& p : products) {
@@ -103,19 +115,26 @@ inline void matmul_shared_input(std::span<const matrix_product> products, std::s
       for (std::ptrdiff_t j = 0; j < jobs; ++j) quantize(static_cast<std::size_t>(j));
 #pragma omp for schedule(dynamic, 1)
       for (std::ptrdiff_t c = 0; c < n_chunks; ++c) multiply(chunks[c]);
+      if constexpr (!std::is_same_v<Then, detail::nothing_after>) {
+#pragma omp for schedule(static)
+        for (std::ptrdiff_t b = 0; b < static_cast<std::ptrdiff_t>(batch); ++b) then(static_cast<std::size_t>(b));
+      }
     }
     return;
   }
 #endif
   for (std::ptrdiff_t j = 0; j < jobs; ++j) quantize(static_cast<std::size_t>(j));
   for (std::ptrdiff_t c = 0; c < n_chunks; ++c) multiply(chunks[c]);
+  for (std::size_t b = 0; b < batch; ++b) then(b);
 }
 
-/// Y = X W^T. w: (rows, cols); x: (batch, cols); y: (batch, rows)
+/// Y = X W^T, then then(b) for every row b as in matmul_shared_input. w: (rows, cols);
+/// x: (batch, cols); y: (batch, rows)
+template <class Then = detail::nothing_after>
 inline void matmul(const quantized_matrix& w, std::span<const float> x, std::size_t batch, std::span<float> y,
-                   const kernel_options& options = {}) {
+                   const kernel_options& options = {}, Then then = {}) {
   const matrix_product one[] = {{w, y}};
-  matmul_shared_input(one, x, batch, options);
+  matmul_shared_input(one, x, batch, options, then);
 }
 
 } // namespace rapid::ops

@@ -54,20 +54,29 @@ public:
 
   /// Rotates `n_heads` heads of `head_dim` values stored contiguously in x: (n_heads, head_dim).
   void apply(float* x, std::size_t n_heads, std::size_t pos, rope_style style) const noexcept {
+    apply(x, n_heads, nullptr, 0, pos, style);
+  }
+  /// Rotates the query and key heads of one token: the angles' cos and sin (double precision)
+  /// once for both. q: (q_heads, head_dim); k: (k_heads, head_dim)
+  void apply(float* q, std::size_t q_heads, float* k, std::size_t k_heads, std::size_t pos, rope_style style) const noexcept {
     const std::size_t half = inv_freq_.size();
     const std::size_t head_dim = 2 * half;
-    for (std::size_t j = 0; j < half; ++j) {
-      const double angle = static_cast<double>(pos) * inv_freq_[j];
-      const auto c = static_cast<float>(std::cos(angle) * magnitude_);
-      const auto s = static_cast<float>(std::sin(angle) * magnitude_);
-      const std::size_t i0 = style == rope_style::normal ? 2 * j : j;
-      const std::size_t i1 = style == rope_style::normal ? 2 * j + 1 : j + half;
+    const auto rotate = [&](float* x, std::size_t n_heads, std::size_t i0, std::size_t i1, float c, float s) {
       for (std::size_t h = 0; h < n_heads; ++h) {
         float* v = x + h * head_dim;
         const float a = v[i0], b = v[i1];
         v[i0] = a * c - b * s;
         v[i1] = a * s + b * c;
       }
+    };
+    for (std::size_t j = 0; j < half; ++j) {
+      const double angle = static_cast<double>(pos) * inv_freq_[j];
+      const auto c = static_cast<float>(std::cos(angle) * magnitude_);
+      const auto s = static_cast<float>(std::sin(angle) * magnitude_);
+      const std::size_t i0 = style == rope_style::normal ? 2 * j : j;
+      const std::size_t i1 = style == rope_style::normal ? 2 * j + 1 : j + half;
+      rotate(q, q_heads, i0, i1, c, s);
+      rotate(k, k_heads, i0, i1, c, s);
     }
   }
 
