@@ -47,11 +47,13 @@ struct nothing_after {
 
 // The quantized input for one activation format (K-quant blocks or 32-value blocks).
 struct quantized_input {
-  bool wanted = false;
-  dtype format{};     // a weight type whose activation format this is
-  std::size_t stride = 0;
+  dtype format{};             // a weight type whose activation format this is
+  std::size_t stride = 0;     // bytes per row; 0: no matrix takes this format
   std::byte* data = nullptr;  // (batch, stride)
 };
+
+// Which quantized_input a weight type reads: [0] K-quant blocks, [1] 32-value blocks.
+[[nodiscard]] inline std::size_t input_format(dtype t) noexcept { return uses_q8_k(t) ? 0 : 1; }
 } // namespace detail
 
 /// Y_i = X W_i^T for every product i; all W_i have x's columns. x: (batch, cols). Then
@@ -70,18 +72,16 @@ inline void matmul_shared_input(std::span<const matrix_product> products, std::s
                              std::to_string(batch) + ", but X has " + std::to_string(x.size()) + " values and Y " +
                              std::to_string(p.y.size()));
   }
-  // One quantized copy of X per activation format: [0] K-quant blocks, [1] 32-value blocks.
+  // One quantized copy of X per activation format (detail::input_format).
   thread_local activation_buffer buffers[2];
   detail::quantized_input inputs[2];
-  for (const auto& p : products) {
-    if (!detail::uses_int8(p.w, options)) continue;
-    auto& in = inputs[uses_q8_k(p.w.type) ? 0 : 1];
-    if (!in.wanted) in = {true, p.w.type, activation_row_bytes(p.w.type, cols), nullptr};
-  }
-  detail::quantized_input* used[2];  // the wanted formats, in order
+  for (const auto& p : products)
+    if (detail::uses_int8(p.w, options))
+      inputs[detail::input_format(p.w.type)] = {p.w.type, activation_row_bytes(p.w.type, cols), nullptr};
+  detail::quantized_input* used[2];  // the formats some matrix takes, in order
   std::size_t formats = 0;
   for (auto& in : inputs)
-    if (in.wanted) {
+    if (in.stride != 0) {
       in.data = buffers[&in - inputs].resize(batch * in.stride);  // a plain pointer: threads would see their own thread_local
       used[formats++] = &in;
     }
@@ -103,7 +103,7 @@ inline void matmul_shared_input(std::span<const matrix_product> products, std::s
   };
   const auto multiply = [&](const detail::row_chunk& c) {
     const auto& p = products[c.product];
-    const auto& in = inputs[uses_q8_k(p.w.type) ? 0 : 1];
+    const auto& in = inputs[detail::input_format(p.w.type)];
     detail::matrix_rows(p.w, x.data(), in.data, in.stride, batch, c.first, c.end, p.y.data(), options);
   };
   const auto jobs = static_cast<std::ptrdiff_t>(formats * batch), n_chunks = static_cast<std::ptrdiff_t>(chunk_list.size());
