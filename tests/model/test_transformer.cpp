@@ -279,6 +279,48 @@ TEST_CASE("kv_cache: erase keeps the other positions, tile-aligned or not, for e
   }
 }
 
+TEST_CASE("kv_cache: snapshots of odd position counts restore every value; an older format is refused by name") {
+  using rapid::model::kv_cache;
+  std::vector<rapid::model::kv_type> types{rapid::model::kv_type::f16, rapid::model::kv_type::f32, rapid::model::kv_type::q8_0};
+  if (t::bf16_cache_readable()) types.push_back(rapid::model::kv_type::bf16);  // values in position pairs
+  const std::size_t layers = 2, heads = 2, hd = 32;
+  for (const auto type : types)
+    for (const std::size_t n : {1u, 7u, 16u, 33u}) {
+      INFO("type " << rapid::ops::name_of(type) << ", " << n << " positions");
+      kv_cache a(layers, heads, hd, 48, type), b(layers, heads, hd, 48, type);
+      std::vector<float> k(heads * hd), v(heads * hd);
+      for (std::size_t p = 0; p < 48; ++p) {  // b holds other numbers everywhere, a's first n are kept
+        for (std::size_t i = 0; i < heads * hd; ++i) {
+          k[i] = static_cast<float>(p) + static_cast<float>(i) / 64.f;
+          v[i] = -k[i];
+        }
+        for (std::size_t l = 0; l < layers; ++l) {
+          if (p < n) a.store(l, p, k.data(), v.data());
+          b.store(l, p, v.data(), k.data());
+        }
+      }
+      a.commit(n);
+      std::stringstream file;
+      a.save(file);
+      b.load(file);
+      REQUIRE(b.size() == n);
+      std::vector<float> ka(hd), va(hd), kb(hd), vb(hd);
+      for (std::size_t l = 0; l < layers; ++l)
+        for (std::size_t h = 0; h < heads; ++h)
+          for (std::size_t p = 0; p < n; ++p) {
+            rapid::ops::load_position(type, a.keys(l, h), a.values(l, h), p, hd, ka.data(), va.data());
+            rapid::ops::load_position(type, b.keys(l, h), b.values(l, h), p, hd, kb.data(), vb.data());
+            CHECK(ka == kb);
+            CHECK(va == vb);
+          }
+    }
+  kv_cache c(1, 1, 32, 16, rapid::model::kv_type::f16);
+  std::stringstream old;
+  const std::uint64_t header[6] = {kv_cache::snapshot_magic_v1, 1, 1, 32, 0, 0};
+  old.write(reinterpret_cast<const char*>(header), sizeof header);
+  CHECK_THROWS_WITH_AS(c.load(old), doctest::Contains("older rapid"), rapid::format_error);
+}
+
 TEST_CASE("kv_cache: a q8_0 cache refuses heads it cannot block, and snapshots of another type") {
   using rapid::model::kv_cache;
   CHECK_THROWS_WITH_AS(kv_cache(1, 1, 48, 16, rapid::model::kv_type::q8_0), doctest::Contains("multiple of 32"),

@@ -25,7 +25,7 @@ public:
   kv_cache() = default;
   kv_cache(std::size_t n_layers, std::size_t n_kv_heads, std::size_t head_dim, std::size_t capacity, kv_type type)
       : n_layers_(n_layers), n_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity), type_(checked(type, head_dim)),
-        key_slab_bytes_(ops::key_bytes(type, head_dim, capacity)), value_slab_bytes_(capacity * ops::value_row_bytes(type, head_dim)),
+        key_slab_bytes_(ops::key_bytes(type, head_dim, capacity)), value_slab_bytes_(ops::value_bytes(type, head_dim, capacity)),
         // pages are only touched (and counted in RSS) as positions fill
         k_(n_layers * n_kv_heads * key_slab_bytes_), v_(n_layers * n_kv_heads * value_slab_bytes_) {}
 
@@ -63,10 +63,13 @@ public:
     const std::size_t row = ops::value_row_bytes(type_, head_dim_), moved = size_ - first - count;
     const std::size_t tile_bytes = ops::key_tile_bytes(type_, head_dim_);
     const bool whole_tiles = first % ops::key_tile == 0 && count % ops::key_tile == 0;
+    const bool whole_rows = type_ != kv_type::bf16 || (first % 2 == 0 && count % 2 == 0);  // bf16 values move in pairs
     for (std::size_t l = 0; l < n_layers_; ++l)
       for (std::size_t h = 0; h < n_heads_; ++h) {
         std::byte* v = values_slab(l, h);
-        std::memmove(v + first * row, v + (first + count) * row, moved * row);
+        if (whole_rows) std::memmove(v + first * row, v + (first + count) * row, ops::value_bytes(type_, head_dim_, moved));
+        else
+          for (std::size_t p = first; p < first + moved; ++p) ops::copy_value(type_, v, p, p + count, head_dim_);
         std::byte* k = keys_slab(l, h);
         if (whole_tiles) {  // tiles move as they are (the last one may carry unused lanes)
           const std::size_t tiles = (moved + ops::key_tile - 1) / ops::key_tile;
@@ -95,7 +98,7 @@ public:
     for (std::size_t l = 0; l < n_layers_; ++l)
       for (std::size_t h = 0; h < n_heads_; ++h) {
         out.write(reinterpret_cast<const char*>(keys(l, h)), static_cast<std::streamsize>(ops::key_bytes(type_, head_dim_, size_)));
-        out.write(reinterpret_cast<const char*>(values(l, h)), static_cast<std::streamsize>(size_ * ops::value_row_bytes(type_, head_dim_)));
+        out.write(reinterpret_cast<const char*>(values(l, h)), static_cast<std::streamsize>(ops::value_bytes(type_, head_dim_, size_)));
       }
     if (!out) throw io_error("kv_cache::save: write failed (disk full?)");
   }
@@ -105,6 +108,8 @@ public:
   void load(std::istream& in) {
     std::uint64_t header[6] = {};
     in.read(reinterpret_cast<char*>(header), sizeof header);
+    if (in && header[0] == snapshot_magic_v1)
+      throw format_error("KV snapshot written by an older rapid (format v1, before bf16 values were paired): delete it and prefill again");
     if (!in || header[0] != snapshot_magic) throw format_error("not a rapid KV cache snapshot (bad header)");
     const auto type_name = [](std::uint64_t t) {
       return t <= static_cast<std::uint64_t>(ops::last_kv_type) ? std::string(ops::name_of(static_cast<kv_type>(t))) : "unknown type " + std::to_string(t);
@@ -122,7 +127,7 @@ public:
     for (std::size_t l = 0; l < n_layers_; ++l)
       for (std::size_t h = 0; h < n_heads_; ++h) {
         in.read(reinterpret_cast<char*>(keys_slab(l, h)), static_cast<std::streamsize>(ops::key_bytes(type_, head_dim_, n)));
-        in.read(reinterpret_cast<char*>(values_slab(l, h)), static_cast<std::streamsize>(n * ops::value_row_bytes(type_, head_dim_)));
+        in.read(reinterpret_cast<char*>(values_slab(l, h)), static_cast<std::streamsize>(ops::value_bytes(type_, head_dim_, n)));
       }
     if (!in) {
       size_ = 0;
@@ -131,13 +136,15 @@ public:
     size_ = n;
   }
 
-  /// A (layer, kv head) slab: keys in key tiles, values in rows (ops/kv_layout.hpp),
+  /// A (layer, kv head) slab: keys in key tiles, values in rows or pairs (ops/kv_layout.hpp),
   /// of type(). Positions < size() are valid.
   [[nodiscard]] const std::byte* keys(std::size_t layer, std::size_t head) const noexcept { return keys_slab(layer, head); }
   [[nodiscard]] const std::byte* values(std::size_t layer, std::size_t head) const noexcept { return values_slab(layer, head); }
 
+  static constexpr std::uint64_t snapshot_magic = 0x3276'4b44'4950'4152ull;     // "RAPIDKv2": bf16 values in pairs
+  static constexpr std::uint64_t snapshot_magic_v1 = 0x3176'4b44'4950'4152ull;  // "RAPIDKv1"
+
 private:
-  static constexpr std::uint64_t snapshot_magic = 0x3176'4b44'4950'4152ull;  // "RAPIDKv1"
   static kv_type checked(kv_type t, std::size_t head_dim) {
     ops::check_kv_readable(t, head_dim);
     return t;
@@ -153,7 +160,7 @@ private:
   std::size_t key_slab_bytes_ = 0, value_slab_bytes_ = 0;
   std::size_t size_ = 0;
   page_buffer k_;  // (n_layers, n_kv_heads, capacity / key_tile) key tiles (ops::key_tile_bytes each)
-  page_buffer v_;  // (n_layers, n_kv_heads, capacity) value rows (ops::value_row_bytes each)
+  page_buffer v_;  // (n_layers, n_kv_heads, capacity) values (ops::value_bytes per slab)
 };
 
 } // namespace rapid::model

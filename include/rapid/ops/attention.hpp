@@ -415,6 +415,21 @@ inline void accumulate_rows(const float* w, const kv_slab& kv, std::size_t first
     for (std::size_t p = 0; p < n; ++p) axpy(w[r * kv_block + p], vb + p * hd, acc + r * hd, hd);
 }
 
+#if RAPID_ATTENTION_AVX512
+// e^x for x <= 0 (a score minus its row's max), 16 lanes: x = k ln2 + r with |r| <= ln2 / 2 (ln2
+// in two parts, so k ln2 is exact), a degree-7 Taylor polynomial for e^r (truncation under 2^-27,
+// so within 2 ulp like libm's expf), times 2^k. Under -103 the result is 0; NaN stays NaN.
+inline __m512 exp_nonpositive(__m512 x) noexcept {
+  x = _mm512_max_ps(_mm512_set1_ps(-103.f), x);  // max returns its second operand when one is NaN
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);  // ln2's first 9 bits: k * them is exact
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);      // the rest of ln2
+  __m512 p = _mm512_set1_ps(1.f / 5040);
+  for (const float c : {1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 1.f / 2, 1.f, 1.f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+  return _mm512_scalef_ps(p, k);
+}
+#endif
+
 // sc[p] <- exp(sc[p] - m) for p < n; returns their sum.
 inline float exp_shifted(float* sc, std::size_t n, float m) noexcept {
   using fbatch = xsimd::batch<float>;
@@ -450,8 +465,20 @@ inline void softmax_step(float* sr, std::size_t n, std::size_t nb, row_state& st
 #endif
   const float corr = m == state.max ? 1.f : std::exp(state.max - m);  // exp(0) is 1: skip the libm call
   if (corr != 1.f) scale_inplace(corr, acc, hd);
+#if RAPID_ATTENTION_AVX512
+  __m512 total = _mm512_setzero_ps();
+  for (std::size_t first = 0; first < nb; first += 16) {  // lanes from n on become 0
+    const auto seen = static_cast<__mmask16>(n >= first + 16 ? 0xffffu : n <= first ? 0u : (1u << (n - first)) - 1);
+    const __m512 e = _mm512_maskz_mov_ps(seen, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(seen, sr + first), _mm512_set1_ps(m))));
+    const auto kept = static_cast<__mmask16>(nb >= first + 16 ? 0xffffu : (1u << (nb - first)) - 1);
+    _mm512_mask_storeu_ps(sr + first, kept, e);
+    total = _mm512_add_ps(total, e);
+  }
+  const float sum = _mm512_reduce_add_ps(total);
+#else
   const float sum = exp_shifted(sr, n, m);
   std::fill(sr + n, sr + nb, 0.f);
+#endif
   state = {m, state.sum * corr + sum};
 }
 
@@ -556,7 +583,8 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
 inline void merge_partial(row_state& run, float* out, const row_state& part, const float* acc, std::size_t hd) noexcept {
   if (part.sum == 0) return;  // the chunk held no position this row sees
   const float m = std::max(run.max, part.max);
-  const float a = std::exp(run.max - m), c = std::exp(part.max - m);
+  // one of the two factors is exp(0) = 1: skip its libm call
+  const float a = run.max == m ? 1.f : std::exp(run.max - m), c = part.max == m ? 1.f : std::exp(part.max - m);
   for (std::size_t d = 0; d < hd; ++d) out[d] = out[d] * a + acc[d] * c;
   run = {m, run.sum * a + part.sum * c};
 }
@@ -618,37 +646,42 @@ inline void attention(const float* q, const attention_shape& s, const kv_slab* s
     detail::row_state* const pst = part_state.data();
     float* const pacc = part_acc.data();
     const auto work = static_cast<std::ptrdiff_t>(head_tiles * chunks);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-    for (std::ptrdiff_t w = 0; w < work; ++w) {
-      const auto u = static_cast<std::size_t>(w);
-      const std::size_t c = u % chunks, tile = (u / chunks) % tiles, g = u / (chunks * tiles);
-      const std::size_t t0 = tile * query_tile, t1 = std::min(s.n_tokens, t0 + query_tile);
-      const std::size_t base = (g * chunks + c) * rows + t0 * group;
-      if (c * kv_chunk >= s.pos0 + t1) {  // beyond the causal horizon of the whole tile
-        std::fill_n(pst + base, (t1 - t0) * group, detail::row_state{});
-        continue;
-      }
-      detail::attend_chunk(q, s, slabs[g], g, t0, t1, c * kv_chunk, std::min(context, (c + 1) * kv_chunk), scale,
-                           pst + base, pacc + base * hd);
-    }
-    // Each (kv head, row) merges its chunks in order on one thread: at 32K a 30-row verification
-    // has 128 chunks per row, too much to leave to one thread.
+    // Each (kv head, row) then merges its chunks in order on one thread (at 32K a 30-row
+    // verification has 128 chunks per row), in the same team: one fork, one barrier between.
     const auto merges = static_cast<std::ptrdiff_t>(s.n_kv_heads * rows);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && s.n_kv_heads * rows * chunks >= 4096)
+#pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
-    for (std::ptrdiff_t m = 0; m < merges; ++m) {
-      const std::size_t g = static_cast<std::size_t>(m) / rows, r = static_cast<std::size_t>(m) % rows;
-      float* o = out + ((r / group) * s.n_heads + g * group + r % group) * hd;
-      std::fill_n(o, hd, 0.f);
-      detail::row_state run;
-      for (std::size_t c = 0; c < chunks; ++c) {
-        const std::size_t i = (g * chunks + c) * rows + r;
-        detail::merge_partial(run, o, pst[i], pacc + i * hd, hd);
+    {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+      for (std::ptrdiff_t w = 0; w < work; ++w) {
+        const auto u = static_cast<std::size_t>(w);
+        const std::size_t c = u % chunks, tile = (u / chunks) % tiles, g = u / (chunks * tiles);
+        const std::size_t t0 = tile * query_tile, t1 = std::min(s.n_tokens, t0 + query_tile);
+        const std::size_t base = (g * chunks + c) * rows + t0 * group;
+        if (c * kv_chunk >= s.pos0 + t1) {  // beyond the causal horizon of the whole tile
+          std::fill_n(pst + base, (t1 - t0) * group, detail::row_state{});
+          continue;
+        }
+        detail::attend_chunk(q, s, slabs[g], g, t0, t1, c * kv_chunk, std::min(context, (c + 1) * kv_chunk), scale,
+                             pst + base, pacc + base * hd);
       }
-      scale_inplace(1.f / run.sum, o, hd);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+      for (std::ptrdiff_t m = 0; m < merges; ++m) {
+        const std::size_t g = static_cast<std::size_t>(m) / rows, r = static_cast<std::size_t>(m) % rows;
+        float* o = out + ((r / group) * s.n_heads + g * group + r % group) * hd;
+        std::fill_n(o, hd, 0.f);
+        detail::row_state run;
+        for (std::size_t c = 0; c < chunks; ++c) {
+          const std::size_t i = (g * chunks + c) * rows + r;
+          detail::merge_partial(run, o, pst[i], pacc + i * hd, hd);
+        }
+        scale_inplace(1.f / run.sum, o, hd);
+      }
     }
     return;
   }

@@ -2,8 +2,9 @@
 // Attention block kernels on AMX tiles (Intel Sapphire Rapids and later) for BF16 caches: the
 // scores of a block of positions and its softmax-weighted values as bf16 tile products with f32
 // accumulation, 16 query rows x 16 positions (or dimensions) x 32 per instruction, where the f32
-// FMA kernels of attention.hpp do 16 x 1 x 1. The key tiles are the B operand as the cache
-// stores them (kv_layout.hpp); value rows are paired (two positions side by side) on the way in.
+// FMA kernels of attention.hpp do 16 x 1 x 1. Keys and values are B operands as the cache stores
+// them (kv_layout.hpp: key tiles of dimension pairs, values in position pairs), loaded straight
+// into the tiles.
 // A verification's rows then cost about what reading the cache costs, as one row does.
 //
 // Precision. Keys and values are bf16 in the cache, so they enter exactly. Query rows (times the
@@ -60,7 +61,7 @@ inline void split_rounded(__m512 x, std::uint16_t* hi, std::uint16_t* lo) noexce
 struct buffers {
   line_vector<std::uint16_t> q_hi, q_lo;  // (rows16, hd) scaled query rows, split
   line_vector<std::uint16_t> p_hi, p_lo;  // (rows16, block) softmax weights, split
-  line_vector<std::uint16_t> pairs;       // (chunks, 16, 32) value rows paired for one 16-dimension tile
+  line_vector<std::uint16_t> tail;        // (16, hd, 2) a block's last value pairs, zero past its positions
   line_vector<float> acc;                 // (rows16, hd) output accumulators
   line_vector<float> sc;                  // (rows16, block) scores, then softmax weights
 };
@@ -128,39 +129,38 @@ inline void load_weights(const float* w, std::size_t ldw, std::size_t n, std::si
 }
 
 /// b.acc[r] += sum_{p < valid} w_r[p] v[p] for rows r < rows16, the weights in p_hi/p_lo
-/// (width `block`). v: the BF16 value rows from the block's first position, (valid, hd).
+/// (width `block`). v: the BF16 value pairs from the block's first position (an even one),
+/// (valid / 2 rounded up, hd, 2): each 32-position chunk is a B operand for every 16 dimensions.
 template <class Prefetch>
 inline void block_values(const std::uint16_t* v, std::size_t hd, std::size_t valid, std::size_t rows16, std::size_t block,
                          buffers& b, Prefetch& prefetch) noexcept {
   Prefetch ahead = prefetch;  // a copy in registers: the tile instructions clobber memory
+  const std::size_t pair_row = 2 * hd;                   // elements per position pair
   const std::size_t chunks = (valid + pair_k - 1) / pair_k;  // 32 positions per product
-  b.pairs.resize(chunks * 16 * 32);
-  // Word i of a pair row: dimension i / 2 of position 2k + i % 2.
-  alignas(64) static constexpr std::uint16_t interleave[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
-                                                               8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
-  const __m512i order = _mm512_load_si512(interleave);
-  for (std::size_t n = 0; n < hd; n += 16) {
-    // B for chunk c: rows = position pairs (positions from `valid` on are zero, whatever the
-    // slab holds there), dword j = dimension n + j of both.
-    for (std::size_t pair = 0; pair < chunks * 16; ++pair) {
-      ahead.step();
-      const std::size_t p = 2 * pair;
-      const auto row = [&](std::size_t q) {
-        return q < valid ? _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + q * hd + n))) : _mm512_setzero_si512();
-      };
-      _mm512_store_si512(b.pairs.data() + pair * 32, _mm512_permutex2var_epi16(row(p), order, row(p + 1)));
-    }
+  const std::size_t whole = valid / pair_k;                  // chunks holding no position past `valid`
+  if (whole < chunks) {
+    // The last chunk with the positions from `valid` on zeroed, whatever the slab holds there
+    // (a zero weight times a stale infinity would still be NaN).
+    const std::size_t held = valid - whole * pair_k;  // positions of the chunk in use, 1-31
+    const std::uint16_t* src = v + whole * 16 * pair_row;
+    b.tail.assign(16 * pair_row, 0);
+    std::copy_n(src, (held + 1) / 2 * pair_row, b.tail.begin());
+    if (held % 2 != 0)  // the last pair's second position is past `valid`
+      for (std::size_t d = 0; d < hd; ++d) b.tail[held / 2 * pair_row + 2 * d + 1] = 0;
+  }
+  for (std::size_t n = 0; n < hd; n += 16)
     for (std::size_t a = 0; a < rows16; a += rows) {
       _tile_loadd(0, b.acc.data() + a * hd + n, hd * 4);
       for (std::size_t c = 0; c < chunks; ++c) {
+        ahead.step();
+        const std::uint16_t* pairs = c < whole ? v + c * 16 * pair_row : b.tail.data();
         _tile_loadd(1, b.p_hi.data() + a * block + c * pair_k, block * 2);
         _tile_loadd(2, b.p_lo.data() + a * block + c * pair_k, block * 2);
-        _tile_loadd(3, b.pairs.data() + c * 16 * 32, 64);
+        _tile_loadd(3, pairs + 2 * n, pair_row * 2);  // 16 pairs x (16 dimensions x 2 positions)
         product_split_a();
       }
       _tile_stored(0, b.acc.data() + a * hd + n, hd * 4);
     }
-  }
   prefetch = ahead;
 }
 

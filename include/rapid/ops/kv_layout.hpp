@@ -10,9 +10,10 @@
 //              ({fp16 d, 32 codes}). A value is d * code, d = max|x| / 127 over its 32 dimensions
 //              (rounded to fp16, as llama.cpp's -ctk/-ctv q8_0): 8.5 bits per element instead of 16.
 //   BF16       key tile (head_dim / 2, key_tile, 2) elements: the two dimensions of a pair side by
-//              side for each position, the B operand of an AMX bf16 tile product as it stands
-//              (attention_amx.hpp); value row (head_dim) elements. bf16 keeps 8 significand bits
-//              (fp16 11), the precision the models were trained in.
+//              side for each position; values in position pairs (head_dim, 2): dimension d of
+//              positions 2j and 2j + 1 side by side. Both are B operands of AMX bf16 tile products
+//              as they stand (attention_amx.hpp). bf16 keeps 8 significand bits (fp16 11), the
+//              precision the models were trained in.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -51,6 +52,10 @@ inline constexpr std::size_t kv_q8_block = 32;  // dimensions per Q8_0 scale
 [[nodiscard]] constexpr std::size_t bf16_key_offset(std::size_t p, std::size_t d, std::size_t head_dim) noexcept {
   return (p / key_tile) * head_dim * key_tile + (d / 2) * key_tile * 2 + (p % key_tile) * 2 + d % 2;
 }
+/// BF16 values: element d of position p sits at bf16_value_offset(p, d, head_dim) of the slab.
+[[nodiscard]] constexpr std::size_t bf16_value_offset(std::size_t p, std::size_t d, std::size_t head_dim) noexcept {
+  return (p / 2) * head_dim * 2 + d * 2 + p % 2;
+}
 /// Element offset of key element d of position p in an F32, F16 or BF16 slab.
 [[nodiscard]] constexpr std::size_t key_element(kv_type t, std::size_t p, std::size_t d, std::size_t head_dim) noexcept {
   return t == kv_type::bf16 ? bf16_key_offset(p, d, head_dim) : key_offset(p, d, head_dim);
@@ -77,6 +82,11 @@ inline void check_kv_head_dim(kv_type t, std::size_t head_dim) {
 /// Bytes of the key tiles holding positions [0, n).
 [[nodiscard]] constexpr std::size_t key_bytes(kv_type t, std::size_t head_dim, std::size_t n) noexcept {
   return (n + key_tile - 1) / key_tile * key_tile_bytes(t, head_dim);
+}
+/// Bytes of the values holding positions [0, n) (BF16: whole position pairs). Position p's
+/// values start at p * value_row_bytes for every type when p is even.
+[[nodiscard]] constexpr std::size_t value_bytes(kv_type t, std::size_t head_dim, std::size_t n) noexcept {
+  return (t == kv_type::bf16 ? (n + 1) / 2 * 2 : n) * value_row_bytes(t, head_dim);
 }
 
 namespace detail {
@@ -116,13 +126,26 @@ inline void store_key(kv_type t, std::byte* keys, std::size_t p, const float* k,
 inline void store_value(kv_type t, std::byte* values, std::size_t p, const float* v, std::size_t head_dim) noexcept {
   std::byte* row = values + p * value_row_bytes(t, head_dim);
   if (t == kv_type::f16) f32_to_fp16_row(v, reinterpret_cast<std::uint16_t*>(row), head_dim);
-  else if (t == kv_type::bf16) f32_to_bf16_row(v, reinterpret_cast<std::uint16_t*>(row), head_dim);
-  else if (t == kv_type::f32) std::memcpy(row, v, head_dim * sizeof(float));
+  else if (t == kv_type::bf16) {
+    auto* v16 = reinterpret_cast<std::uint16_t*>(values);
+    for (std::size_t d = 0; d < head_dim; ++d) v16[bf16_value_offset(p, d, head_dim)] = f32_to_bf16(v[d]);
+  } else if (t == kv_type::f32) std::memcpy(row, v, head_dim * sizeof(float));
   else {
     auto* blocks = reinterpret_cast<block_q8_0*>(row);
     for (std::size_t b = 0; b < head_dim / kv_q8_block; ++b)
       blocks[b].d = f32_to_fp16(detail::quantize_block_q8(v + b * kv_q8_block, blocks[b].qs, kv_q8_block));
   }
+}
+
+/// Moves position `from`'s value to position `to` within a slab of values (both held).
+inline void copy_value(kv_type t, std::byte* values, std::size_t to, std::size_t from, std::size_t head_dim) noexcept {
+  if (t == kv_type::bf16) {
+    auto* v16 = reinterpret_cast<std::uint16_t*>(values);
+    for (std::size_t d = 0; d < head_dim; ++d) v16[bf16_value_offset(to, d, head_dim)] = v16[bf16_value_offset(from, d, head_dim)];
+    return;
+  }
+  const std::size_t row = value_row_bytes(t, head_dim);
+  std::memmove(values + to * row, values + from * row, row);
 }
 
 /// Moves position `from`'s key to position `to` within a slab of keys (both held).
@@ -152,9 +175,10 @@ inline void load_position(kv_type t, const std::byte* keys, const std::byte* val
       k[d] = fp16_to_f32(reinterpret_cast<const std::uint16_t*>(keys)[key_offset(p, d, head_dim)]);
     fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(row), v, head_dim);
   } else if (t == kv_type::bf16) {
-    for (std::size_t d = 0; d < head_dim; ++d)
+    for (std::size_t d = 0; d < head_dim; ++d) {
       k[d] = bf16_to_f32(reinterpret_cast<const std::uint16_t*>(keys)[bf16_key_offset(p, d, head_dim)]);
-    bf16_to_f32_row(reinterpret_cast<const std::uint16_t*>(row), v, head_dim);
+      v[d] = bf16_to_f32(reinterpret_cast<const std::uint16_t*>(values)[bf16_value_offset(p, d, head_dim)]);
+    }
   } else if (t == kv_type::f32) {
     for (std::size_t d = 0; d < head_dim; ++d) k[d] = reinterpret_cast<const float*>(keys)[key_offset(p, d, head_dim)];
     std::memcpy(v, row, head_dim * sizeof(float));

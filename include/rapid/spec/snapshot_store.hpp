@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rapid/core/hash.hpp"
+#include "rapid/model/kv_cache.hpp"
 #include "rapid/spec/abilities.hpp"
 #include "rapid/spec/concepts.hpp"
 #include "rapid/spec/types.hpp"
@@ -34,7 +35,9 @@ public:
   [[nodiscard]] std::filesystem::path path_for(const std::string& model_path, const std::string& kv,
                                                std::span<const token> tokens) const {
     namespace fs = std::filesystem;
-    const std::string id = fs::absolute(model_path).string() + "|" + std::to_string(fs::file_size(model_path)) + "|" + kv;
+    // the format version in the key: snapshots of an older layout are never found (and trimmed in time)
+    const std::string id = fs::absolute(model_path).string() + "|" + std::to_string(fs::file_size(model_path)) + "|" + kv + "|" +
+                           std::to_string(model::kv_cache::snapshot_magic);
     const std::uint64_t h = fnv1a(tokens.data(), tokens.size_bytes(), fnv1a(id));
     char name[40];
     std::snprintf(name, sizeof name, "%016llx.kv", static_cast<unsigned long long>(h));
