@@ -42,6 +42,7 @@
 #include "rapid/ops/activation.hpp"
 #include "rapid/ops/attention_amx.hpp"
 #include "rapid/ops/even_passes.hpp"
+#include "rapid/ops/exp_avx512.hpp"
 #include "rapid/ops/kv_layout.hpp"
 #include "rapid/ops/row.hpp"
 #include "rapid/ops/threads.hpp"
@@ -415,20 +416,6 @@ inline void accumulate_rows(const float* w, const kv_slab& kv, std::size_t first
     for (std::size_t p = 0; p < n; ++p) axpy(w[r * kv_block + p], vb + p * hd, acc + r * hd, hd);
 }
 
-#if RAPID_ATTENTION_AVX512
-// e^x for x <= 0 (a score minus its row's max), 16 lanes: x = k ln2 + r with |r| <= ln2 / 2 (ln2
-// in two parts, so k ln2 is exact), a degree-7 Taylor polynomial for e^r (truncation under 2^-27,
-// so within 2 ulp like libm's expf), times 2^k. Under -103 the result is 0; NaN stays NaN.
-inline __m512 exp_nonpositive(__m512 x) noexcept {
-  x = _mm512_max_ps(_mm512_set1_ps(-103.f), x);  // max returns its second operand when one is NaN
-  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);  // ln2's first 9 bits: k * them is exact
-  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);      // the rest of ln2
-  __m512 p = _mm512_set1_ps(1.f / 5040);
-  for (const float c : {1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 1.f / 2, 1.f, 1.f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
-  return _mm512_scalef_ps(p, k);
-}
-#endif
 
 // sc[p] <- exp(sc[p] - m) for p < n; returns their sum.
 inline float exp_shifted(float* sc, std::size_t n, float m) noexcept {
@@ -502,40 +489,33 @@ inline attention_buffers& thread_buffers() {
 inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab& kv, std::size_t g, std::size_t t0,
                          std::size_t t1, std::size_t c0, std::size_t c1, float scale, row_state* state, float* acc) {
   const std::size_t group = s.n_heads / s.n_kv_heads, hd = s.head_dim, rows = (t1 - t0) * group;
-  std::fill_n(state, rows, row_state{});
-  std::fill_n(acc, rows * hd, 0.f);
   auto& buf = thread_buffers();
-  buf.vb.resize(kv_block * hd);  // used only where no SIMD kernel fits
-  buf.sc.resize(query_tile * group * kv_block);
   buf.q.resize(query_tile * group * hd);
-  float* const vb = buf.vb.data();
   float* const qt = buf.q.data();
   for (std::size_t t = t0; t < t1; ++t) std::copy_n(q + (t * s.n_heads + g * group) * hd, group * hd, qt + (t - t0) * group * hd);
+  const std::size_t end = s.pos0 + t1;  // the last token of the tile sees positions [0, end); c0 < end
 #if RAPID_ATTENTION_AMX
-  // A BF16 cache is read with AMX tiles (attention_amx.hpp): buffers of whole 16-row tiles, the
-  // rows past `rows` zero (tiles take min(rows, 16) rows); the outputs accumulate in the tiles'
-  // own buffer, copied out at the end.
-  const bool amx = kv.type == kv_type::bf16;
-  const std::size_t rows16 = (rows + amx::rows - 1) / amx::rows * amx::rows;
-  amx::buffers& ab = amx::thread_buffers();
-  if (amx) {
-    ab.sc.resize(rows16 * kv_block);
-    amx::load_queries(qt, rows, rows16, hd, scale, ab);
-    ab.acc.assign(rows16 * hd, 0.f);
-    amx::configure(std::min(rows, amx::rows));
+  if (kv.type == kv_type::bf16) {  // AMX tiles, two passes over the whole chunk (attention_amx.hpp)
+    const std::size_t n = std::min(c1, end) - c0, context = s.pos0 + s.n_tokens;
+    const std::size_t next_n = c1 < context ? std::min(kv_chunk, context - c1) : 0;
+    line_prefetcher ahead(kv, c1, next_n, hd, amx::chunk_steps(rows, n, hd));  // the next chunk, over this one's work
+    amx::attend_positions(qt, rows, hd, scale, reinterpret_cast<const std::uint16_t*>(kv.keys) + c0 * hd,
+                          reinterpret_cast<const std::uint16_t*>(kv.values) + c0 * hd, n,
+                          static_cast<std::ptrdiff_t>(s.pos0 + t0 + 1) - static_cast<std::ptrdiff_t>(c0), group, state, acc, ahead);
+    return;
   }
-  float* const out = amx ? ab.acc.data() : acc;
-  float* const sc = amx ? ab.sc.data() : buf.sc.data();
-#else
-  float* const out = acc;
-  float* const sc = buf.sc.data();
 #endif
+  std::fill_n(state, rows, row_state{});
+  std::fill_n(acc, rows * hd, 0.f);
+  buf.vb.resize(kv_block * hd);  // used only where no SIMD kernel fits
+  buf.sc.resize(query_tile * group * kv_block);
+  float* const vb = buf.vb.data();
+  float* const sc = buf.sc.data();
   if (kv.type == kv_type::q8_0) {  // each row's own scales: a row's scores never depend on its neighbours
     buf.qq.resize(rows * hd / kv_q8_block);
     quantize_q8_act32(qt, buf.qq.data(), rows * hd);
   }
-  const std::size_t end = s.pos0 + t1;  // the last token of the tile sees positions [0, end)
-  std::size_t steps_per_block = 0;       // prefetcher steps the last block's kernels took
+  std::size_t steps_per_block = 0;  // prefetcher steps the last block's kernels took
   for (std::size_t b = c0; b < c1 && b < end; b += kv_block) {
     const std::size_t nb = std::min({kv_block, c1 - b, end - b});  // positions anyone here sees
     // The next block (maybe in the next chunk), spread over this block's work as counted on the last.
@@ -547,12 +527,7 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
     }
     // Every row's scores from the key tiles covering [b, b + nb) (tiles may run past nb, and a
     // row past what its token sees: those lanes are never read).
-    const std::size_t tiles = (nb + key_tile - 1) / key_tile;
-#if RAPID_ATTENTION_AMX
-    if (amx) amx::block_scores(reinterpret_cast<const std::uint16_t*>(kv.keys), hd, b / key_tile, tiles, rows16, ab, sc, kv_block, ahead);
-    else
-#endif
-      tile_scores(qt, buf.qq.data(), rows, hd, kv, b / key_tile, tiles, scale, sc, ahead);
+    tile_scores(qt, buf.qq.data(), rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, ahead);
     for (std::size_t r = 0; r < rows; ++r) {
       float* sr = sc + r * kv_block;
       const std::size_t visible = s.pos0 + t0 + r / group + 1;
@@ -560,23 +535,11 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
         std::fill_n(sr, kv_block, 0.f);
         continue;
       }
-      softmax_step(sr, std::min(nb, visible - b), nb, state[r], out + r * hd, hd);
+      softmax_step(sr, std::min(nb, visible - b), nb, state[r], acc + r * hd, hd);
     }
-#if RAPID_ATTENTION_AMX
-    if (amx) {
-      amx::load_weights(sc, kv_block, rows, nb, rows16, kv_block, ab);
-      amx::block_values(reinterpret_cast<const std::uint16_t*>(kv.values) + b * hd, hd, nb, rows16, kv_block, ab, ahead);
-    } else
-#endif
-      accumulate_rows(sc, kv, b, nb, hd, rows, vb, acc, ahead);
+    accumulate_rows(sc, kv, b, nb, hd, rows, vb, acc, ahead);
     steps_per_block = ahead.calls();
   }
-#if RAPID_ATTENTION_AMX
-  if (amx) {
-    _tile_release();
-    std::copy_n(ab.acc.data(), rows * hd, acc);
-  }
-#endif
 }
 
 // Folds one chunk's partial result into a row's running result (m, sum, out), in chunk order.

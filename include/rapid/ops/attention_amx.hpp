@@ -1,11 +1,16 @@
 #pragma once
-// Attention block kernels on AMX tiles (Intel Sapphire Rapids and later) for BF16 caches: the
-// scores of a block of positions and its softmax-weighted values as bf16 tile products with f32
-// accumulation, 16 query rows x 16 positions (or dimensions) x 32 per instruction, where the f32
-// FMA kernels of attention.hpp do 16 x 1 x 1. Keys and values are B operands as the cache stores
-// them (kv_layout.hpp: key tiles of dimension pairs, values in position pairs), loaded straight
-// into the tiles.
-// A verification's rows then cost about what reading the cache costs, as one row does.
+// Attention over a chunk of a BF16 cache on AMX tiles (Intel Sapphire Rapids and later): the
+// scores of all the chunk's positions and their softmax-weighted values as bf16 tile products
+// with f32 accumulation, 16 query rows x 16 positions (or dimensions) x 32 per instruction, where
+// the f32 FMA kernels of attention.hpp do 16 x 1 x 1. Keys and values are B operands as the cache
+// stores them (kv_layout.hpp: key tiles of dimension pairs, values in position pairs), loaded
+// straight into the tiles. A verification's rows then cost about what reading the cache costs,
+// as one row does.
+//
+// Two passes per chunk (at most kv_chunk positions): every score first, so each row's softmax
+// has the chunk's exact max and the value products accumulate in tiles across the whole chunk
+// (no rescaling of partial sums, no accumulator round trips per block). Four accumulator tiles
+// share each A operand (query rows, then weights) across four B operands.
 //
 // Precision. Keys and values are bf16 in the cache, so they enter exactly. Query rows (times the
 // softmax scale) and softmax weights are f32; each is split into two rounded bf16 parts (hi + lo,
@@ -25,27 +30,29 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include <immintrin.h>
 
+#include "rapid/ops/exp_avx512.hpp"
+
 namespace rapid::ops::detail::amx {
 
-inline constexpr std::size_t rows = 16;  // rows per tile
+inline constexpr std::size_t rows = 16;    // rows per tile
 inline constexpr std::size_t pair_k = 32;  // bf16 values per tile row: the K step of one product
+inline constexpr std::size_t fan = 4;      // accumulator tiles sharing one A operand
 
-// Tile registers (numbers, because the tile intrinsics take literals): tmm0 the accumulator,
-// tmm1/tmm2 the A operand's hi/lo parts (rows of 64 bytes, as many as configure() sets), tmm3 the
-// B operand (16 rows of 64 bytes).
-inline constexpr int tiles_used = 4;
+// Tile registers (numbers, because the tile intrinsics take literals): tmm0-3 accumulators (query
+// rows x 16 positions or dimensions), tmm4/tmm5 the A operand's hi/lo parts (rows of 64 bytes, as
+// many as configure() sets), tmm6/tmm7 B operands in turn (16 rows of 64 bytes).
 
 /// Loads the tile shapes above into this thread's tile configuration, with `m` (1-16) query rows
-/// in the accumulator and A tiles: min(rows, 16) for a call's rows, so a decode step's 6 rows cost
-/// 6 rows of tile work, not 16 (a tile product's time grows with its rows; each output element
-/// is computed the same whatever m).
+/// in the accumulator and A tiles: min(rows, 16) for a call's rows (each output element is
+/// computed the same whatever m).
 inline void configure(std::size_t m) noexcept {
   tile_config c;
-  for (int t = 0; t < tiles_used; ++t) c.shape(t, t == 3 ? 16 : m, 64);  // tmm3, the B operand: 16 pairs of K
+  for (int t = 0; t < 8; ++t) c.shape(t, t >= 6 ? 16 : m, 64);
   c.load();
 }
 
@@ -60,107 +67,150 @@ inline void split_rounded(__m512 x, std::uint16_t* hi, std::uint16_t* lo) noexce
 /// Per-thread operand buffers (grown once).
 struct buffers {
   line_vector<std::uint16_t> q_hi, q_lo;  // (rows16, hd) scaled query rows, split
-  line_vector<std::uint16_t> p_hi, p_lo;  // (rows16, block) softmax weights, split
-  line_vector<std::uint16_t> tail;        // (16, hd, 2) a block's last value pairs, zero past its positions
-  line_vector<float> acc;                 // (rows16, hd) output accumulators
-  line_vector<float> sc;                  // (rows16, block) scores, then softmax weights
+  line_vector<float> sc;                  // (rows16, width) scores
+  line_vector<std::uint16_t> p_hi, p_lo;  // (rows16, width) softmax weights, split
+  line_vector<std::uint16_t> tail;        // (16, hd, 2) the chunk's last value pairs, zero past its positions
+  line_vector<float> acc;                 // (rows16, hd) output sums
 };
 inline buffers& thread_buffers() {
   thread_local buffers b;
   return b;
 }
 
-/// Splits the query rows times scale into q_hi/q_lo; rows from n to rows16 are zero. q: (n, hd).
-inline void load_queries(const float* q, std::size_t n, std::size_t rows16, std::size_t hd, float scale, buffers& b) {
-  b.q_hi.assign(rows16 * hd, 0);
-  b.q_lo.assign(rows16 * hd, 0);
-  const __m512 s = _mm512_set1_ps(scale);
-  for (std::size_t r = 0; r < n; ++r)
-    for (std::size_t d = 0; d < hd; d += 16)
-      split_rounded(_mm512_mul_ps(_mm512_loadu_ps(q + r * hd + d), s), b.q_hi.data() + r * hd + d, b.q_lo.data() + r * hd + d);
+// c[j] += (A hi + A lo) * B_j for the first `count` (1-4) accumulators, B_j loaded from
+// b + j * step (rows of `stride` bytes) into tmm6 and tmm7 in turn, so a load never waits for the
+// product before it to release its B tile. (A macro: the tile intrinsics take literal registers.)
+#define RAPID_AMX_PRODUCT(J, BT)                                      \
+  _tile_loadd(BT, b + (J) * step, static_cast<long>(stride));         \
+  _tile_dpbf16ps(J, 4, BT);                                           \
+  _tile_dpbf16ps(J, 5, BT)
+inline void products(std::size_t count, const std::byte* b, std::size_t step, std::size_t stride) noexcept {
+  RAPID_AMX_PRODUCT(0, 6);
+  if (count > 1) { RAPID_AMX_PRODUCT(1, 7); }
+  if (count > 2) { RAPID_AMX_PRODUCT(2, 6); }
+  if (count > 3) { RAPID_AMX_PRODUCT(3, 7); }
+}
+#undef RAPID_AMX_PRODUCT
+inline void zero(std::size_t count) noexcept {
+  _tile_zero(0);
+  if (count > 1) _tile_zero(1);
+  if (count > 2) _tile_zero(2);
+  if (count > 3) _tile_zero(3);
+}
+/// Stores the first `count` accumulators at out + j * step (bytes), rows of `stride` bytes.
+inline void store(std::size_t count, std::byte* out, std::size_t step, std::size_t stride) noexcept {
+  const auto s = static_cast<long>(stride);
+  _tile_stored(0, out, s);
+  if (count > 1) _tile_stored(1, out + step, s);
+  if (count > 2) _tile_stored(2, out + 2 * step, s);
+  if (count > 3) _tile_stored(3, out + 3 * step, s);
+}
+/// The A operand's hi and lo parts into tmm4 and tmm5.
+inline void load_a(const std::uint16_t* hi, const std::uint16_t* lo, std::size_t stride) noexcept {
+  _tile_loadd(4, hi, static_cast<long>(stride));
+  _tile_loadd(5, lo, static_cast<long>(stride));
 }
 
-// c += (a_hi + a_lo) * b; the operands are already in their tiles.
-inline void product_split_a() noexcept {
-  _tile_dpbf16ps(0, 1, 3);
-  _tile_dpbf16ps(0, 2, 3);
+/// Calls to Prefetch::step() a chunk of n positions takes with `rows` query rows of hd.
+[[nodiscard]] inline std::size_t chunk_steps(std::size_t n_rows, std::size_t n, std::size_t hd) noexcept {
+  const std::size_t row_tiles = (n_rows + rows - 1) / rows, key_tiles = (n + 15) / 16, chunks = (n + pair_k - 1) / pair_k;
+  return row_tiles * ((key_tiles + fan - 1) / fan * (hd / pair_k) + (hd / 16 + fan - 1) / fan * chunks);
 }
 
-/// sc[r * ldsc + p] = q_r . k_p (q already scaled) for rows r < rows16 and positions p in
-/// [0, 16 * tiles) of the BF16 key tiles from `tile0` on (scores of positions the slab does not
-/// hold are garbage, never read).
-template <class Prefetch>
-inline void block_scores(const std::uint16_t* keys, std::size_t hd, std::size_t tile0, std::size_t tiles, std::size_t rows16,
-                         const buffers& b, float* sc, std::size_t ldsc, Prefetch& prefetch) noexcept {
+/// Attends n_rows query rows q (n_rows, hd), times `scale`, to the n (1 to 256) positions of a
+/// BF16 slab from `keys` / `values` (the first position's key tile and value pair: a multiple of
+/// 32), row r seeing the first clamp(horizon + r / group, 0, n) of them. Writes state[r] = {max,
+/// sum of exp(score - max)} ({-inf, 0} for a row seeing none) and acc (n_rows, hd), the sums of
+/// exp(score - max) times values. `ahead` steps chunk_steps(n_rows, n, hd) times.
+template <class State, class Prefetch>
+inline void attend_positions(const float* q, std::size_t n_rows, std::size_t hd, float scale, const std::uint16_t* keys,
+                             const std::uint16_t* values, std::size_t n, std::ptrdiff_t horizon, std::size_t group,
+                             State* state, float* acc, Prefetch& prefetch) {
   Prefetch ahead = prefetch;  // a copy in registers: the tile instructions clobber memory
-  for (std::size_t t = 0; t < tiles; ++t) {
-    // Chunk c (dimensions 32c..32c+31) of a key tile: 16 rows of dimension pairs, 64 bytes each.
-    const std::uint16_t* kt = keys + (tile0 + t) * hd * 16;
-    for (std::size_t a = 0; a < rows16; a += rows) {
-      _tile_zero(0);
+  buffers& b = thread_buffers();
+  const std::size_t rows16 = (n_rows + rows - 1) / rows * rows;
+  const std::size_t width = (n + pair_k - 1) / pair_k * pair_k;  // positions the value products read
+  const std::size_t key_tiles = (n + 15) / 16, pair_row = 2 * hd;  // pair_row: elements per position pair
+  b.q_hi.resize(rows16 * hd);
+  b.q_lo.resize(rows16 * hd);
+  b.sc.resize(rows16 * width);
+  b.p_hi.resize(rows16 * width);
+  b.p_lo.resize(rows16 * width);
+  b.acc.resize(rows16 * hd);
+  // Query rows times scale, split. Rows from n_rows to rows16 are left as they are: a tile
+  // product's output row reads only its own A row, and those outputs are never read.
+  const __m512 sv = _mm512_set1_ps(scale);
+  for (std::size_t r = 0; r < n_rows; ++r)
+    for (std::size_t d = 0; d < hd; d += 16)
+      split_rounded(_mm512_mul_ps(_mm512_loadu_ps(q + r * hd + d), sv), b.q_hi.data() + r * hd + d, b.q_lo.data() + r * hd + d);
+  configure(std::min(n_rows, rows));
+
+  // Scores: sc[r][p] = q_r . k_p for p < 16 * key_tiles (lanes past n are garbage, never read).
+  const auto* key_bytes = reinterpret_cast<const std::byte*>(keys);
+  const std::size_t tile_bytes = 16 * hd * 2;  // one key tile
+  for (std::size_t a = 0; a < rows16; a += rows)
+    for (std::size_t t = 0; t < key_tiles; t += fan) {
+      const std::size_t count = std::min(fan, key_tiles - t);
+      zero(count);
       for (std::size_t c = 0; c < hd; c += pair_k) {
         ahead.step();
-        _tile_loadd(1, b.q_hi.data() + a * hd + c, hd * 2);
-        _tile_loadd(2, b.q_lo.data() + a * hd + c, hd * 2);
-        _tile_loadd(3, kt + c * 16, 64);
-        product_split_a();
+        load_a(b.q_hi.data() + a * hd + c, b.q_lo.data() + a * hd + c, hd * 2);
+        // key tile t + j, dimensions c..c+31: 16 rows of dimension pairs, 64 bytes each
+        products(count, key_bytes + t * tile_bytes + c * 16 * 2, tile_bytes, 64);
       }
-      _tile_stored(0, sc + a * ldsc + t * 16, ldsc * 4);
+      store(count, reinterpret_cast<std::byte*>(b.sc.data() + a * width + t * 16), 16 * 4, width * 4);
     }
+
+  // Softmax weights per row over what it sees, with the chunk's own max; zero past that.
+  for (std::size_t r = 0; r < n_rows; ++r) {
+    const std::ptrdiff_t h = horizon + static_cast<std::ptrdiff_t>(r / group);
+    const std::size_t seen = h <= 0 ? 0 : std::min(n, static_cast<std::size_t>(h));
+    const float* sr = b.sc.data() + r * width;
+    std::uint16_t* hi = b.p_hi.data() + r * width;
+    std::uint16_t* lo = b.p_lo.data() + r * width;
+    const auto lanes = [&](std::size_t first) {
+      return static_cast<__mmask16>(seen >= first + 16 ? 0xffffu : seen <= first ? 0u : (1u << (seen - first)) - 1);
+    };
+    __m512 top = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (std::size_t p = 0; p < seen; p += 16) top = _mm512_mask_max_ps(top, lanes(p), top, _mm512_loadu_ps(sr + p));
+    const float m = _mm512_reduce_max_ps(top);
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512 total = _mm512_setzero_ps();
+    for (std::size_t p = 0; p < width; p += 16) {
+      const __m512 e = _mm512_maskz_mov_ps(lanes(p), exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes(p), sr + p), mv)));
+      total = _mm512_add_ps(total, e);
+      split_rounded(e, hi + p, lo + p);
+    }
+    state[r] = {m, seen ? _mm512_reduce_add_ps(total) : 0.f};
   }
-  prefetch = ahead;
-}
 
-/// Splits softmax weights w (rows n of ldw, positions [0, valid)) into p_hi/p_lo of width
-/// `block`; what the value product reads beyond them is zero: positions up to the next multiple
-/// of 32 and rows n to rows16. Written in place each block (no clearing of the whole buffers).
-inline void load_weights(const float* w, std::size_t ldw, std::size_t n, std::size_t valid, std::size_t rows16,
-                         std::size_t block, buffers& b) {
-  b.p_hi.resize(rows16 * block);
-  b.p_lo.resize(rows16 * block);
-  const std::size_t read = (valid + pair_k - 1) / pair_k * pair_k;  // columns block_values reads
-  for (std::size_t r = 0; r < n; ++r)
-    for (std::size_t p = 0; p < read; p += 16) {
-      const auto m = static_cast<__mmask16>(valid <= p ? 0u : valid - p >= 16 ? 0xffffu : (1u << (valid - p)) - 1);
-      split_rounded(_mm512_maskz_loadu_ps(m, w + r * ldw + p), b.p_hi.data() + r * block + p, b.p_lo.data() + r * block + p);
-    }
-  std::fill(b.p_hi.begin() + static_cast<std::ptrdiff_t>(n * block), b.p_hi.end(), std::uint16_t{0});
-  std::fill(b.p_lo.begin() + static_cast<std::ptrdiff_t>(n * block), b.p_lo.end(), std::uint16_t{0});
-}
-
-/// b.acc[r] += sum_{p < valid} w_r[p] v[p] for rows r < rows16, the weights in p_hi/p_lo
-/// (width `block`). v: the BF16 value pairs from the block's first position (an even one),
-/// (valid / 2 rounded up, hd, 2): each 32-position chunk is a B operand for every 16 dimensions.
-template <class Prefetch>
-inline void block_values(const std::uint16_t* v, std::size_t hd, std::size_t valid, std::size_t rows16, std::size_t block,
-                         buffers& b, Prefetch& prefetch) noexcept {
-  Prefetch ahead = prefetch;  // a copy in registers: the tile instructions clobber memory
-  const std::size_t pair_row = 2 * hd;                   // elements per position pair
-  const std::size_t chunks = (valid + pair_k - 1) / pair_k;  // 32 positions per product
-  const std::size_t whole = valid / pair_k;                  // chunks holding no position past `valid`
-  if (whole < chunks) {
-    // The last chunk with the positions from `valid` on zeroed, whatever the slab holds there
-    // (a zero weight times a stale infinity would still be NaN).
-    const std::size_t held = valid - whole * pair_k;  // positions of the chunk in use, 1-31
-    const std::uint16_t* src = v + whole * 16 * pair_row;
+  // Values: acc[r] = sum_p w_r[p] v_p, 32 positions (16 pairs) per product, four 16-dimension
+  // accumulators per pass over the chunk. The last 32 positions come from `tail` when the chunk
+  // ends inside them: positions from n on zero, whatever the slab holds there (a zero weight
+  // times a stale infinity would still be NaN).
+  const std::size_t whole = n / pair_k;
+  if (whole * pair_k < n) {
+    const std::size_t held = n - whole * pair_k;  // positions of the last 32 in use, 1-31
     b.tail.assign(16 * pair_row, 0);
-    std::copy_n(src, (held + 1) / 2 * pair_row, b.tail.begin());
-    if (held % 2 != 0)  // the last pair's second position is past `valid`
+    std::copy_n(values + whole * 16 * pair_row, (held + 1) / 2 * pair_row, b.tail.begin());
+    if (held % 2 != 0)  // the last pair's second position is past n
       for (std::size_t d = 0; d < hd; ++d) b.tail[held / 2 * pair_row + 2 * d + 1] = 0;
   }
-  for (std::size_t n = 0; n < hd; n += 16)
-    for (std::size_t a = 0; a < rows16; a += rows) {
-      _tile_loadd(0, b.acc.data() + a * hd + n, hd * 4);
-      for (std::size_t c = 0; c < chunks; ++c) {
+  for (std::size_t a = 0; a < rows16; a += rows)
+    for (std::size_t d = 0; d < hd; d += fan * 16) {
+      const std::size_t count = std::min(fan, (hd - d) / 16);
+      zero(count);
+      for (std::size_t c = 0; c < width / pair_k; ++c) {
         ahead.step();
-        const std::uint16_t* pairs = c < whole ? v + c * 16 * pair_row : b.tail.data();
-        _tile_loadd(1, b.p_hi.data() + a * block + c * pair_k, block * 2);
-        _tile_loadd(2, b.p_lo.data() + a * block + c * pair_k, block * 2);
-        _tile_loadd(3, pairs + 2 * n, pair_row * 2);  // 16 pairs x (16 dimensions x 2 positions)
-        product_split_a();
+        load_a(b.p_hi.data() + a * width + c * pair_k, b.p_lo.data() + a * width + c * pair_k, width * 2);
+        const std::uint16_t* pairs = c < whole ? values + c * 16 * pair_row : b.tail.data();
+        // 16 pairs x (16 dimensions x 2 positions) per B operand, dimensions d + 16 j
+        products(count, reinterpret_cast<const std::byte*>(pairs + 2 * d), 16 * 2 * 2, pair_row * 2);
       }
-      _tile_stored(0, b.acc.data() + a * hd + n, hd * 4);
+      store(count, reinterpret_cast<std::byte*>(b.acc.data() + a * hd + d), 16 * 4, hd * 4);
     }
+  _tile_release();
+  std::copy_n(b.acc.data(), n_rows * hd, acc);
   prefetch = ahead;
 }
 
