@@ -1,8 +1,8 @@
 #pragma once
 // Key/value cache preallocated for a chosen context, F16 (default), F32, Q8_0 or BF16, with rollback.
 // Each (layer, kv head) owns a contiguous slab of keys and one of values, so attention streams
-// them: keys in tiles of ops::key_tile positions, values in rows, in the layouts of
-// ops/kv_layout.hpp, which attention reads in place.
+// them: keys in tiles of ops::key_tile positions, values in rows (BF16: position pairs), in the
+// layouts of ops/kv_layout.hpp, which attention reads in place.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
