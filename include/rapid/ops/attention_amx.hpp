@@ -91,6 +91,7 @@ inline void products(std::size_t count, const std::byte* b, std::size_t step, st
   if (count > 3) { RAPID_AMX_PRODUCT(3, 7); }
 }
 #undef RAPID_AMX_PRODUCT
+/// Clears the first `count` accumulators.
 inline void zero(std::size_t count) noexcept {
   _tile_zero(0);
   if (count > 1) _tile_zero(1);
@@ -111,7 +112,7 @@ inline void load_a(const std::uint16_t* hi, const std::uint16_t* lo, std::size_t
   _tile_loadd(5, lo, static_cast<long>(stride));
 }
 
-/// Calls to Prefetch::step() a chunk of n positions takes with `rows` query rows of hd.
+/// Calls to Prefetch::step() that attend_positions makes for n_rows query rows and n positions.
 [[nodiscard]] inline std::size_t chunk_steps(std::size_t n_rows, std::size_t n, std::size_t hd) noexcept {
   const std::size_t row_tiles = (n_rows + rows - 1) / rows, key_tiles = (n + 15) / 16, chunks = (n + pair_k - 1) / pair_k;
   return row_tiles * ((key_tiles + fan - 1) / fan * (hd / pair_k) + (hd / 16 + fan - 1) / fan * chunks);
