@@ -2,7 +2,6 @@
 // e^x in 16 AVX-512 lanes for the softmax of attention, whose arguments (a score minus its row's
 // max) are never positive: a few FMAs where a general exp also handles overflow.
 #if defined(__AVX512F__)
-#define RAPID_EXP_AVX512 1
 #include <immintrin.h>
 
 namespace rapid::ops::detail {
