@@ -42,7 +42,7 @@
 #include "rapid/ops/activation.hpp"
 #include "rapid/ops/attention_amx.hpp"
 #include "rapid/ops/even_passes.hpp"
-#include "rapid/ops/exp_avx512.hpp"
+#include "rapid/ops/softmax_avx512.hpp"
 #include "rapid/ops/kv_layout.hpp"
 #include "rapid/ops/row.hpp"
 #include "rapid/ops/threads.hpp"
@@ -440,28 +440,14 @@ inline float exp_shifted(float* sc, std::size_t n, float m) noexcept {
 inline void softmax_step(float* sr, std::size_t n, std::size_t nb, row_state& state, float* acc, std::size_t hd) noexcept {
 #if RAPID_ATTENTION_AVX512
   static_assert(kv_block == 64);
-  const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  __m512 top = none;  // the block's max in registers (max_of's lane reduction goes through memory)
-  for (std::size_t first = 0; first < n; first += 16) {
-    const auto seen = static_cast<__mmask16>(n >= first + 16 ? 0xffffu : (1u << (n - first)) - 1);
-    top = _mm512_max_ps(top, _mm512_mask_loadu_ps(none, seen, sr + first));
-  }
-  const float m = std::max(state.max, _mm512_reduce_max_ps(top));
+  const float m = std::max(state.max, max_below(sr, n));
 #else
   const float m = std::max(state.max, ops::max_of({sr, n}));
 #endif
   const float corr = m == state.max ? 1.f : std::exp(state.max - m);  // exp(0) is 1: skip the libm call
   if (corr != 1.f) scale_inplace(corr, acc, hd);
 #if RAPID_ATTENTION_AVX512
-  __m512 total = _mm512_setzero_ps();
-  for (std::size_t first = 0; first < nb; first += 16) {  // lanes from n on become 0
-    const auto seen = static_cast<__mmask16>(n >= first + 16 ? 0xffffu : n <= first ? 0u : (1u << (n - first)) - 1);
-    const __m512 e = _mm512_maskz_mov_ps(seen, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(seen, sr + first), _mm512_set1_ps(m))));
-    const auto kept = static_cast<__mmask16>(nb >= first + 16 ? 0xffffu : (1u << (nb - first)) - 1);
-    _mm512_mask_storeu_ps(sr + first, kept, e);
-    total = _mm512_add_ps(total, e);
-  }
-  const float sum = _mm512_reduce_add_ps(total);
+  const float sum = exp_below(sr, n, nb, m, [&](std::size_t p, __m512 e) { _mm512_mask_storeu_ps(sr + p, lanes_below(nb, p), e); });
 #else
   const float sum = exp_shifted(sr, n, m);
   std::fill(sr + n, sr + nb, 0.f);

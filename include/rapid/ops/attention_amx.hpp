@@ -35,7 +35,7 @@
 
 #include <immintrin.h>
 
-#include "rapid/ops/exp_avx512.hpp"
+#include "rapid/ops/softmax_avx512.hpp"
 
 namespace rapid::ops::detail::amx {
 
@@ -169,20 +169,9 @@ inline void attend_positions(const float* q, std::size_t n_rows, std::size_t hd,
     const float* sr = b.sc.data() + r * width;
     std::uint16_t* hi = b.p_hi.data() + r * width;
     std::uint16_t* lo = b.p_lo.data() + r * width;
-    const auto lanes = [&](std::size_t first) {
-      return static_cast<__mmask16>(seen >= first + 16 ? 0xffffu : seen <= first ? 0u : (1u << (seen - first)) - 1);
-    };
-    __m512 top = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    for (std::size_t p = 0; p < seen; p += 16) top = _mm512_mask_max_ps(top, lanes(p), top, _mm512_loadu_ps(sr + p));
-    const float m = _mm512_reduce_max_ps(top);
-    const __m512 mv = _mm512_set1_ps(m);
-    __m512 total = _mm512_setzero_ps();
-    for (std::size_t p = 0; p < width; p += 16) {
-      const __m512 e = _mm512_maskz_mov_ps(lanes(p), exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes(p), sr + p), mv)));
-      total = _mm512_add_ps(total, e);
-      split_rounded(e, hi + p, lo + p);
-    }
-    state[r] = {m, seen ? _mm512_reduce_add_ps(total) : 0.f};
+    const float m = max_below(sr, seen);
+    const float sum = exp_below(sr, seen, width, m, [&](std::size_t p, __m512 e) { split_rounded(e, hi + p, lo + p); });
+    state[r] = {m, sum};  // (-inf, 0) for a row that sees none of the chunk
   }
 
   // Values: acc[r] = sum_p w_r[p] v_p, 32 positions (16 pairs) per product, four 16-dimension

@@ -124,12 +124,14 @@ inline void store_key(kv_type t, std::byte* keys, std::size_t p, const float* k,
 
 /// Writes position p's value v (head_dim) into a slab of values.
 inline void store_value(kv_type t, std::byte* values, std::size_t p, const float* v, std::size_t head_dim) noexcept {
-  std::byte* row = values + p * value_row_bytes(t, head_dim);
-  if (t == kv_type::f16) f32_to_fp16_row(v, reinterpret_cast<std::uint16_t*>(row), head_dim);
-  else if (t == kv_type::bf16) {
+  if (t == kv_type::bf16) {  // position pairs: no row of its own
     auto* v16 = reinterpret_cast<std::uint16_t*>(values);
     for (std::size_t d = 0; d < head_dim; ++d) v16[bf16_value_offset(p, d, head_dim)] = f32_to_bf16(v[d]);
-  } else if (t == kv_type::f32) std::memcpy(row, v, head_dim * sizeof(float));
+    return;
+  }
+  std::byte* row = values + p * value_row_bytes(t, head_dim);
+  if (t == kv_type::f16) f32_to_fp16_row(v, reinterpret_cast<std::uint16_t*>(row), head_dim);
+  else if (t == kv_type::f32) std::memcpy(row, v, head_dim * sizeof(float));
   else {
     auto* blocks = reinterpret_cast<block_q8_0*>(row);
     for (std::size_t b = 0; b < head_dim / kv_q8_block; ++b)
