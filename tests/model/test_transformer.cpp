@@ -315,15 +315,21 @@ TEST_CASE("kv_cache: snapshots of odd position counts restore every value; an ol
           }
     }
   kv_cache c(1, 1, 32, 16, rapid::model::kv_type::f16);
-  std::stringstream old;
-  const std::uint64_t header[6] = {kv_cache::snapshot_magic_v1, 1, 1, 32, 0, 0};
-  old.write(reinterpret_cast<const char*>(header), sizeof header);
-  CHECK_THROWS_WITH_AS(c.load(old), doctest::Contains("older rapid"), rapid::format_error);
+  for (const char version : {'1', '2'}) {  // "RAPIDKv1", "RAPIDKv2"
+    std::stringstream old;
+    const std::uint64_t magic = (kv_cache::snapshot_magic & ~(0xffull << 56)) | static_cast<std::uint64_t>(version) << 56;
+    const std::uint64_t header[6] = {magic, 1, 1, 32, 0, 0};
+    old.write(reinterpret_cast<const char*>(header), sizeof header);
+    const std::string expected = std::string("older rapid (format v") + version;
+    CHECK_THROWS_WITH_AS(c.load(old), doctest::Contains(expected.c_str()), rapid::format_error);
+  }
 }
 
 TEST_CASE("kv_cache: a q8_0 cache refuses heads it cannot block, and snapshots of another type") {
   using rapid::model::kv_cache;
   CHECK_THROWS_WITH_AS(kv_cache(1, 1, 48, 16, rapid::model::kv_type::q8_0), doctest::Contains("multiple of 32"),
+                       rapid::unsupported_error);
+  CHECK_THROWS_WITH_AS(kv_cache(1, 1, 1024, 16, rapid::model::kv_type::q8_0), doctest::Contains("at most 512"),
                        rapid::unsupported_error);
   kv_cache q8(2, 2, 64, 32, rapid::model::kv_type::q8_0), f16(2, 2, 64, 32, rapid::model::kv_type::f16);
   std::vector<float> k(2 * 64, 0.5f), v(2 * 64, -0.25f);

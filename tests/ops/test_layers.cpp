@@ -10,6 +10,7 @@
 #include "rapid/core/fp16.hpp"
 #include "rapid/ops/activation.hpp"
 #include "rapid/ops/attention.hpp"
+#include "rapid/ops/hadamard.hpp"
 #include "rapid/ops/kv_layout.hpp"
 #include "rapid/ops/norm.hpp"
 #include "rapid/ops/reference_layers.hpp"
@@ -178,12 +179,14 @@ TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32/Q8_0/BF
         const double tolerance = type == kv_type::f32 ? 0 : type == kv_type::f16 ? 1e-3 : type == kv_type::bf16 ? 4e-3 : 0.03;
         CHECK(max_abs_diff(kr, k) <= tolerance * 4);
         CHECK(max_abs_diff(vr, v) <= tolerance * 4);
-        // A Q8_0 cache scores 8-bit query rows (per 32 dimensions): the reference gets them widened.
+        // A Q8_0 cache scores 8-bit query rows (per 32 dimensions) in the keys' rotation: the
+        // reference gets them widened and rotated back (H is its own inverse).
         std::vector<float> qr = q;
         if (type == kv_type::q8_0) {
-          std::vector<rapid::block_q8_act32> qq(q.size() / 32);
-          rapid::ops::quantize_q8_act32(q.data(), qq.data(), q.size());
+          const rapid::ops::attention_shape shape{s.n_tokens, s.pos0, s.n_heads, s.n_kv_heads, s.hd};
+          const rapid::block_q8_act32* qq = rapid::ops::detail::quantize_queries(q.data(), shape);
           for (std::size_t i = 0; i < q.size(); ++i) qr[i] = static_cast<float>(qq[i / 32].qs[i % 32]) * qq[i / 32].d;
+          for (std::size_t r = 0; r < q.size() / s.hd; ++r) rapid::ops::hadamard_rotate(qr.data() + r * s.hd, s.hd);
         }
         std::vector<float> out(q.size()), want(q.size());
         rapid::ops::attention(q.data(), {s.n_tokens, s.pos0, s.n_heads, s.n_kv_heads, s.hd}, slabs.data(), out.data(), threads);
@@ -196,4 +199,69 @@ TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32/Q8_0/BF
       }
     }
   }
+}
+
+TEST_CASE("hadamard_rotate: orthonormal, its own inverse, in segments of the largest power of two dividing n") {
+  for (const std::size_t n : {32u, 64u, 96u, 128u, 256u}) {
+    const std::size_t span = rapid::ops::hadamard_span(n);
+    CHECK(span == (n == 96 ? 32 : n));
+    const auto x = randn(n, n), y = randn(n, n + 1);
+    auto hx = x, hy = y;
+    rapid::ops::hadamard_rotate(hx.data(), n);
+    rapid::ops::hadamard_rotate(hy.data(), n);
+    double dot = 0, hdot = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      dot += static_cast<double>(x[i]) * y[i];
+      hdot += static_cast<double>(hx[i]) * hy[i];
+    }
+    CHECK(hdot == doctest::Approx(dot).epsilon(1e-5));  // dot products (scores) are kept
+    auto back = hx;
+    rapid::ops::hadamard_rotate(back.data(), n);
+    CHECK(max_abs_diff(back, x) <= 1e-5);
+    // A unit vector spreads evenly over its segment, and only there.
+    std::vector<float> e(n, 0.f);
+    e[span + 1 < n ? span + 1 : 1] = 1.f;
+    rapid::ops::hadamard_rotate(e.data(), n);
+    const std::size_t seg = span + 1 < n ? span : 0;
+    for (std::size_t i = 0; i < n; ++i)
+      CHECK(std::fabs(e[i]) == doctest::Approx(i >= seg && i < seg + span ? 1 / std::sqrt(static_cast<double>(span)) : 0.0));
+  }
+}
+
+TEST_CASE("q8_0 cache: keys with outlier dimensions score closer to exact rotated than in plain 8-bit blocks") {
+  // Keys as Qwen2's biases make them: two dimensions 30x the rest. Plain Q8_0 blocks (one scale
+  // per 32 dimensions, what the cache held before the rotation) leave the outliers' blocks a few
+  // bits for the other dimensions; the rotated cache spreads them over all 128.
+  constexpr std::size_t hd = 128, n = 256;
+  using rapid::ops::kv_type;
+  auto keys = randn(n * hd, 5);
+  for (std::size_t p = 0; p < n; ++p) keys[p * hd + 3] *= 30, keys[p * hd + 67] *= 30;
+  const auto q = randn(hd, 6);
+  const rapid::ops::attention_shape one_row{1, n, 1, 1, hd};
+  std::vector<float> qr(hd);  // the query the cache scores with, rotated back
+  const rapid::block_q8_act32* qq = rapid::ops::detail::quantize_queries(q.data(), one_row);
+  for (std::size_t i = 0; i < hd; ++i) qr[i] = static_cast<float>(qq[i / 32].qs[i % 32]) * qq[i / 32].d;
+  rapid::ops::hadamard_rotate(qr.data(), hd);
+  std::vector<rapid::block_q8_act32> qp(hd / 32), kp(hd / 32);  // plain blocks
+  rapid::ops::quantize_q8_act32(q.data(), qp.data(), hd);
+  std::vector<std::byte> slab(rapid::ops::key_bytes(kv_type::q8_0, hd, n)), values(n * rapid::ops::value_row_bytes(kv_type::q8_0, hd));
+  std::vector<float> kr(hd), vr(hd);
+  double err_rotated = 0, err_plain = 0;
+  for (std::size_t p = 0; p < n; ++p) {
+    const float* k = keys.data() + p * hd;
+    rapid::ops::store_key(kv_type::q8_0, slab.data(), p, k, hd);
+    rapid::ops::store_value(kv_type::q8_0, values.data(), p, k, hd);
+    rapid::ops::load_position(kv_type::q8_0, slab.data(), values.data(), p, hd, kr.data(), vr.data());
+    rapid::ops::quantize_q8_act32(k, kp.data(), hd);
+    double exact = 0, rotated = 0, plain = 0;
+    for (std::size_t i = 0; i < hd; ++i) {
+      exact += static_cast<double>(q[i]) * k[i];
+      rotated += static_cast<double>(qr[i]) * kr[i];
+      plain += static_cast<double>(qp[i / 32].qs[i % 32]) * qp[i / 32].d * kp[i / 32].qs[i % 32] * kp[i / 32].d;
+    }
+    err_rotated += (rotated - exact) * (rotated - exact);
+    err_plain += (plain - exact) * (plain - exact);
+  }
+  INFO("rms score error: rotated " << std::sqrt(err_rotated / n) << ", plain " << std::sqrt(err_plain / n));
+  CHECK(err_rotated < 0.36 * err_plain);  // measured: half the rms error (the 8-bit query keeps the rest)
 }

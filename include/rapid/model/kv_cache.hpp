@@ -108,8 +108,10 @@ public:
   void load(std::istream& in) {
     std::uint64_t header[6] = {};
     in.read(reinterpret_cast<char*>(header), sizeof header);
-    if (in && header[0] == snapshot_magic_v1)
-      throw format_error("KV snapshot written by an older rapid (format v1, before bf16 values were paired): delete it and prefill again");
+    constexpr std::uint64_t version_byte = 0xffull << 56;  // the digit of "RAPIDKv3"
+    if (in && (header[0] & ~version_byte) == (snapshot_magic & ~version_byte) && header[0] < snapshot_magic)
+      throw format_error("KV snapshot written by an older rapid (format v" + std::string(1, static_cast<char>(header[0] >> 56)) +
+                         "; v2 paired bf16 values, v3 rotates q8_0 keys): delete it and prefill again");
     if (!in || header[0] != snapshot_magic) throw format_error("not a rapid KV cache snapshot (bad header)");
     const auto type_name = [](std::uint64_t t) {
       return t <= static_cast<std::uint64_t>(ops::last_kv_type) ? std::string(ops::name_of(static_cast<kv_type>(t))) : "unknown type " + std::to_string(t);
@@ -141,8 +143,7 @@ public:
   [[nodiscard]] const std::byte* keys(std::size_t layer, std::size_t head) const noexcept { return keys_slab(layer, head); }
   [[nodiscard]] const std::byte* values(std::size_t layer, std::size_t head) const noexcept { return values_slab(layer, head); }
 
-  static constexpr std::uint64_t snapshot_magic = 0x3276'4b44'4950'4152ull;     // "RAPIDKv2": bf16 values in pairs
-  static constexpr std::uint64_t snapshot_magic_v1 = 0x3176'4b44'4950'4152ull;  // "RAPIDKv1"
+  static constexpr std::uint64_t snapshot_magic = 0x3376'4b44'4950'4152ull;  // "RAPIDKv3": q8_0 keys rotated
 
 private:
   static kv_type checked(kv_type t, std::size_t head_dim) {

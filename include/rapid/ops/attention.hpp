@@ -16,9 +16,9 @@
 // is read once for all query rows of a work item: every token of its query tile times every
 // query head of its group (GQA), up to 12 rows per pass in registers (AVX-512). Values stay
 // (position, head_dim) and are widened in registers, once per pass of up to 10 query rows. A Q8_0
-// cache (kv_layout.hpp) is read in place: the query rows are quantized to 8 bits per 32
-// dimensions (as llama.cpp does for a q8_0 K cache) and scored with int8 dot products (vpdpbusd,
-// 64 multiply-adds each), values are widened in registers. A BF16 cache is read by AMX tile
+// cache (kv_layout.hpp) is read in place: the query rows are rotated as its keys are and
+// quantized to 8 bits per 32 dimensions, once per call, and scored with int8 dot products
+// (vpdpbusd, 64 multiply-adds each); values are widened in registers. A BF16 cache is read by AMX tile
 // products (attention_amx.hpp), 16 rows at a time, so many rows cost little more than one.
 //
 // The next block's keys and values are prefetched into L2 while the current block computes.
@@ -42,6 +42,7 @@
 #include "rapid/ops/activation.hpp"
 #include "rapid/ops/attention_amx.hpp"
 #include "rapid/ops/even_passes.hpp"
+#include "rapid/ops/hadamard.hpp"
 #include "rapid/ops/softmax_avx512.hpp"
 #include "rapid/ops/kv_layout.hpp"
 #include "rapid/ops/row.hpp"
@@ -460,7 +461,7 @@ struct attention_buffers {
   std::vector<float> vb;  // (kv_block, hd) values widened to f32 (portable path)
   std::vector<float> sc;  // (rows, kv_block) scores, then softmax weights
   std::vector<float> q;   // (rows, hd) the query rows of the tile, contiguous
-  std::vector<block_q8_act32> qq;  // (rows, hd / 32) the same rows quantized (Q8_0 caches)
+  std::vector<block_q8_act32> qq;  // (rows, hd / 32) the same rows rotated and quantized (Q8_0 caches)
 };
 inline attention_buffers& thread_buffers() {
   thread_local attention_buffers b;
@@ -470,15 +471,19 @@ inline attention_buffers& thread_buffers() {
 // Attends the query rows of tokens [t0, t1) of kv head g's group to positions [c0, c1) (one
 // chunk, c0 a multiple of kv_block), from a fresh state. Every key tile and value row is read
 // once for all rows (tokens x heads of the group): a verification of k tokens costs one pass
-// over the cache, not k. q: (n_tokens, n_heads, head_dim); state: ((t1 - t0) * group);
-// acc: ((t1 - t0) * group, head_dim), row r = (t - t0) * group + j for query head g * group + j.
-inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab& kv, std::size_t g, std::size_t t0,
-                         std::size_t t1, std::size_t c0, std::size_t c1, float scale, row_state* state, float* acc) {
+// over the cache, not k. q: (n_tokens, n_heads, head_dim); qq: (n_tokens, n_heads, head_dim / 32)
+// the same rows rotated and quantized (quantize_queries; Q8_0 caches only, else null);
+// state: ((t1 - t0) * group); acc: ((t1 - t0) * group, head_dim), row r = (t - t0) * group + j
+// for query head g * group + j.
+inline void attend_chunk(const float* q, const block_q8_act32* qq, const attention_shape& s, const kv_slab& kv, std::size_t g,
+                         std::size_t t0, std::size_t t1, std::size_t c0, std::size_t c1, float scale, row_state* state,
+                         float* acc) {
   const std::size_t group = s.n_heads / s.n_kv_heads, hd = s.head_dim, rows = (t1 - t0) * group;
   auto& buf = thread_buffers();
   buf.q.resize(query_tile * group * hd);
   float* const qt = buf.q.data();
-  for (std::size_t t = t0; t < t1; ++t) std::copy_n(q + (t * s.n_heads + g * group) * hd, group * hd, qt + (t - t0) * group * hd);
+  if (kv.type != kv_type::q8_0)  // (Q8_0 scores read qq)
+    for (std::size_t t = t0; t < t1; ++t) std::copy_n(q + (t * s.n_heads + g * group) * hd, group * hd, qt + (t - t0) * group * hd);
   const std::size_t end = s.pos0 + t1;  // the last token of the tile sees positions [0, end); c0 < end
 #if RAPID_ATTENTION_AMX
   if (kv.type == kv_type::bf16) {  // AMX tiles, two passes over the whole chunk (attention_amx.hpp)
@@ -497,9 +502,11 @@ inline void attend_chunk(const float* q, const attention_shape& s, const kv_slab
   buf.sc.resize(query_tile * group * kv_block);
   float* const vb = buf.vb.data();
   float* const sc = buf.sc.data();
-  if (kv.type == kv_type::q8_0) {  // each row's own scales: a row's scores never depend on its neighbours
-    buf.qq.resize(rows * hd / kv_q8_block);
-    quantize_q8_act32(qt, buf.qq.data(), rows * hd);
+  if (kv.type == kv_type::q8_0) {  // the tile's quantized rows, contiguous
+    const std::size_t nblk = hd / kv_q8_block;
+    buf.qq.resize(rows * nblk);
+    for (std::size_t t = t0; t < t1; ++t)
+      std::copy_n(qq + (t * s.n_heads + g * group) * nblk, group * nblk, buf.qq.data() + (t - t0) * group * nblk);
   }
   std::size_t steps_per_block = 0;  // prefetcher steps the last block's kernels took
   for (std::size_t b = c0; b < c1 && b < end; b += kv_block) {
@@ -536,6 +543,24 @@ inline void merge_partial(row_state& run, float* out, const row_state& part, con
   const float a = run.max == m ? 1.f : std::exp(run.max - m), c = part.max == m ? 1.f : std::exp(part.max - m);
   for (std::size_t d = 0; d < hd; ++d) out[d] = out[d] * a + acc[d] * c;
   run = {m, run.sum * a + part.sum * c};
+}
+
+// A Q8_0 cache's query rows, once per call: each (token, head) row rotated as the keys are
+// (hadamard.hpp) and quantized to 8 bits per 32 dimensions with its own scales (as llama.cpp
+// does for a q8_0 K cache), so a row's scores never depend on its neighbours. Returns the
+// (n_tokens, n_heads, head_dim / 32) blocks, in a per-thread buffer.
+inline const block_q8_act32* quantize_queries(const float* q, const attention_shape& s) {
+  const std::size_t hd = s.head_dim, n_rows = s.n_tokens * s.n_heads;
+  thread_local std::vector<block_q8_act32> blocks;  // (n_rows, hd / 32)
+  thread_local std::vector<float> row;              // (hd) one rotated row
+  blocks.resize(n_rows * hd / kv_q8_block);
+  row.resize(hd);
+  for (std::size_t r = 0; r < n_rows; ++r) {
+    std::copy_n(q + r * hd, hd, row.data());
+    hadamard_rotate(row.data(), hd);
+    quantize_q8_act32(row.data(), blocks.data() + r * hd / kv_q8_block, hd);
+  }
+  return blocks.data();
 }
 } // namespace detail
 
@@ -584,6 +609,7 @@ inline void attention(const float* q, const attention_shape& s, const kv_slab* s
   const bool split = chunks > 1 && head_tiles < 4 * static_cast<std::size_t>(nt) &&
                      s.n_tokens * s.n_heads * chunks * hd <= (std::size_t{1} << 20);
   const auto rows_of = [&](std::size_t tile) { return (std::min(s.n_tokens, (tile + 1) * query_tile) - tile * query_tile) * group; };
+  const block_q8_act32* qq = slabs[0].type == kv_type::q8_0 ? detail::quantize_queries(q, s) : nullptr;
 
   if (split) {
     // Partials per (kv head, chunk, token, group row): state and acc.
@@ -614,7 +640,7 @@ inline void attention(const float* q, const attention_shape& s, const kv_slab* s
           std::fill_n(pst + base, (t1 - t0) * group, detail::row_state{});
           continue;
         }
-        detail::attend_chunk(q, s, slabs[g], g, t0, t1, c * kv_chunk, std::min(context, (c + 1) * kv_chunk), scale,
+        detail::attend_chunk(q, qq, s, slabs[g], g, t0, t1, c * kv_chunk, std::min(context, (c + 1) * kv_chunk), scale,
                              pst + base, pacc + base * hd);
       }
 #ifdef _OPENMP
@@ -650,7 +676,7 @@ inline void attention(const float* q, const attention_shape& s, const kv_slab* s
     acc.resize(rows * hd);
     for (std::size_t t = t0; t < t1; ++t) std::fill_n(out + (t * s.n_heads + g * group) * hd, group * hd, 0.f);
     for (std::size_t c = 0; c * kv_chunk < s.pos0 + t1; ++c) {
-      detail::attend_chunk(q, s, slabs[g], g, t0, t1, c * kv_chunk, std::min(context, (c + 1) * kv_chunk), scale,
+      detail::attend_chunk(q, qq, s, slabs[g], g, t0, t1, c * kv_chunk, std::min(context, (c + 1) * kv_chunk), scale,
                            st.data(), acc.data());
       for (std::size_t r = 0; r < rows; ++r) {
         const std::size_t t = t0 + r / group;

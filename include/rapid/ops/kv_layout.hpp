@@ -6,7 +6,9 @@
 //              value row (head_dim) elements.
 //   Q8_0       key tile: (head_dim / 4, key_tile, 4) codes + 128 as bytes (the 4 dimensions of a
 //              position that one 32-bit lane of an int8 dot product sums), then
-//              (head_dim / 32, key_tile) fp16 scales; value row: head_dim / 32 GGML block_q8_0
+//              (head_dim / 32, key_tile) fp16 scales, of the key rotated by the orthonormal
+//              Hadamard matrix (ops/hadamard.hpp; attention rotates the query to match);
+//              value row: head_dim / 32 GGML block_q8_0
 //              ({fp16 d, 32 codes}). A value is d * code, d = max|x| / 127 over its 32 dimensions
 //              (rounded to fp16, as llama.cpp's -ctk/-ctv q8_0): 8.5 bits per element instead of 16.
 //   BF16       key tile (head_dim / 2, key_tile, 2) elements: the two dimensions of a pair side by
@@ -14,6 +16,7 @@
 //              positions 2j and 2j + 1 side by side. Both are B operands of AMX bf16 tile products
 //              as they stand (attention_amx.hpp). bf16 keeps 8 significand bits (fp16 11), the
 //              precision the models were trained in.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -24,6 +27,7 @@
 #include "rapid/core/fp16.hpp"
 #include "rapid/core/quant_blocks.hpp"
 #include "rapid/ops/activation.hpp"
+#include "rapid/ops/hadamard.hpp"
 
 namespace rapid::ops {
 
@@ -42,6 +46,7 @@ inline constexpr kv_type last_kv_type = kv_type::bf16;
 
 inline constexpr std::size_t key_tile = 16;
 inline constexpr std::size_t kv_q8_block = 32;  // dimensions per Q8_0 scale
+inline constexpr std::size_t kv_q8_max_head_dim = 512;  // a Q8_0 key is rotated in a buffer of this size
 
 /// F32 / F16 keys: element d of position p sits at key_offset(p, d, head_dim) of the slab.
 [[nodiscard]] constexpr std::size_t key_offset(std::size_t p, std::size_t d, std::size_t head_dim) noexcept {
@@ -63,9 +68,9 @@ inline constexpr std::size_t kv_q8_block = 32;  // dimensions per Q8_0 scale
 
 /// Throws unless a cache of type t can hold heads of head_dim dimensions.
 inline void check_kv_head_dim(kv_type t, std::size_t head_dim) {
-  if (t == kv_type::q8_0 && head_dim % kv_q8_block != 0)
-    throw unsupported_error("a q8_0 KV cache needs head_dim a multiple of 32; this model has " + std::to_string(head_dim) +
-                            " (use --kv f16)");
+  if (t == kv_type::q8_0 && (head_dim % kv_q8_block != 0 || head_dim > kv_q8_max_head_dim))
+    throw unsupported_error("a q8_0 KV cache needs head_dim a multiple of 32 and at most 512; this model has " +
+                            std::to_string(head_dim) + " (use --kv f16)");
   if (t == kv_type::bf16 && head_dim % 32 != 0)
     throw unsupported_error("a bf16 KV cache needs head_dim a multiple of 32; this model has " + std::to_string(head_dim) +
                             " (use --kv f16)");
@@ -112,6 +117,10 @@ inline void store_key(kv_type t, std::byte* keys, std::size_t p, const float* k,
     for (std::size_t d = 0; d < head_dim; ++d) k32[key_offset(p, d, head_dim)] = k[d];
   } else {
     std::byte* tile = keys + p / key_tile * key_tile_bytes(t, head_dim);
+    float rotated[kv_q8_max_head_dim];  // (head_dim) H k
+    std::copy_n(k, head_dim, rotated);
+    hadamard_rotate(rotated, head_dim);
+    k = rotated;
     std::int8_t codes[kv_q8_block];
     for (std::size_t b = 0; b < head_dim / kv_q8_block; ++b) {
       const std::uint16_t d16 = f32_to_fp16(detail::quantize_block_q8(k + b * kv_q8_block, codes, kv_q8_block));
@@ -197,6 +206,7 @@ inline void load_position(kv_type t, const std::byte* keys, const std::byte* val
         v[d] = vd * static_cast<float>(blocks[b].qs[i]);
       }
     }
+    hadamard_rotate(k, head_dim);  // back from the stored H k (H is its own inverse)
   }
 }
 
