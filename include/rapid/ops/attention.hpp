@@ -284,33 +284,46 @@ inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const
   }
 }
 
-// accumulate_simd for Q8_0 values: v = d * code widened in registers once per pass, the
-// arithmetic of load_rows then axpy; B blocks of 32 dimensions per pass over the positions (few
-// rows leave registers for two). v: (n, nblk) blocks from the first position; acc: (R, hd).
+// accumulate_simd for Q8_0 values, with each block's scale folded into the weights: acc_r +=
+// (w_r[p] * d_p) * code_p, the codes widened in registers once per pass for all rows, the
+// scales of 16 positions gathered and converted in one go (the portable path's d * code then
+// w * that rounds differently, by an ulp per term). B blocks of 32 dimensions per pass over the
+// positions (few rows leave registers for two). w: (R, kv_block) weights, 0 from n on;
+// v: (n, nblk) blocks from the first position; acc: (R, hd).
 template <std::size_t R, std::size_t B = (R <= 6 ? 2 : 1)>
 inline void accumulate_q8_avx512(const float* w, const block_q8_0* v, std::size_t n, std::size_t nblk, float* acc,
                                  line_prefetcher& ahead) noexcept {
   const std::size_t hd = nblk * kv_q8_block;
   if (nblk % B != 0) return accumulate_q8_avx512<R, 1>(w, v, n, nblk, acc, ahead);
   constexpr std::size_t nv = 2 * B;  // 16-lane vectors per pass
+  alignas(64) float wd[B][R][kv_block];  // (B, R, kv_block) weight times scale
+  const __m512i stride = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(static_cast<int>(nblk * sizeof(block_q8_0))));
   for (std::size_t b = 0; b < nblk; b += B) {
+    for (std::size_t k = 0; k < B; ++k)
+      for (std::size_t p = 0; p < n; p += 16) {
+        // d of positions p.. (each the low half of a 4-byte read inside its block); none past n,
+        // whose bytes may be anything (a NaN scale times a zero weight would still be NaN)
+        const __mmask16 held = lanes_below(n, p);
+        const auto* first = reinterpret_cast<const int*>(&v[p * nblk + b + k].d);
+        const __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), held, stride, first, 1);
+        const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+        for (std::size_t r = 0; r < R; ++r) _mm512_store_ps(&wd[k][r][p], _mm512_mul_ps(_mm512_loadu_ps(w + r * kv_block + p), d));
+      }
     __m512 a[R][nv];
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t i = 0; i < nv; ++i) a[r][i] = _mm512_loadu_ps(acc + r * hd + b * kv_q8_block + 16 * i);
     for (std::size_t p = 0; p < n; ++p) {
       ahead.step();
-      __m512 x[nv];
       for (std::size_t k = 0; k < B; ++k) {
         const block_q8_0& blk = v[p * nblk + b + k];
-        const __m512 d = _mm512_set1_ps(fp16_to_f32(blk.d));
-        for (std::size_t h = 0; h < 2; ++h) {
-          const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs + 16 * h));
-          x[2 * k + h] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c)), d);
+        __m512 x[2];
+        for (std::size_t h = 0; h < 2; ++h)
+          x[h] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs + 16 * h))));
+        for (std::size_t r = 0; r < R; ++r) {
+          const __m512 wr = _mm512_set1_ps(wd[k][r][p]);
+          for (std::size_t h = 0; h < 2; ++h) a[r][2 * k + h] = _mm512_fmadd_ps(wr, x[h], a[r][2 * k + h]);
         }
-      }
-      for (std::size_t r = 0; r < R; ++r) {
-        const __m512 wr = _mm512_set1_ps(w[r * kv_block + p]);
-        for (std::size_t i = 0; i < nv; ++i) a[r][i] = _mm512_fmadd_ps(wr, x[i], a[r][i]);
       }
     }
     for (std::size_t r = 0; r < R; ++r)
