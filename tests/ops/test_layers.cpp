@@ -185,7 +185,12 @@ TEST_CASE("attention equals the scalar twin: GQA, causal blocks, F16/F32/Q8_0/BF
         if (type == kv_type::q8_0) {
           const rapid::ops::attention_shape shape{s.n_tokens, s.pos0, s.n_heads, s.n_kv_heads, s.hd};
           const rapid::block_q8_act32* qq = rapid::ops::detail::quantize_queries(q.data(), shape);
-          for (std::size_t i = 0; i < q.size(); ++i) qr[i] = static_cast<float>(qq[i / 32].qs[i % 32]) * qq[i / 32].d;
+          const std::size_t group = s.n_heads / s.n_kv_heads;
+          for (std::size_t i = 0; i < q.size(); ++i) {  // row (t, h) sits at ((h / group, t), h % group)
+            const std::size_t t = i / s.hd / s.n_heads, h = i / s.hd % s.n_heads;
+            const auto& b = qq[(((h / group) * s.n_tokens + t) * group + h % group) * (s.hd / 32) + i % s.hd / 32];
+            qr[i] = static_cast<float>(b.qs[i % 32]) * b.d;
+          }
           for (std::size_t r = 0; r < q.size() / s.hd; ++r) rapid::ops::hadamard_rotate(qr.data() + r * s.hd, s.hd);
         }
         std::vector<float> out(q.size()), want(q.size());

@@ -474,7 +474,6 @@ struct attention_buffers {
   std::vector<float> vb;  // (kv_block, hd) values widened to f32 (portable path)
   std::vector<float> sc;  // (rows, kv_block) scores, then softmax weights
   std::vector<float> q;   // (rows, hd) the query rows of the tile, contiguous
-  std::vector<block_q8_act32> qq;  // (rows, hd / 32) the same rows rotated and quantized (Q8_0 caches)
 };
 inline attention_buffers& thread_buffers() {
   thread_local attention_buffers b;
@@ -484,8 +483,8 @@ inline attention_buffers& thread_buffers() {
 // Attends the query rows of tokens [t0, t1) of kv head g's group to positions [c0, c1) (one
 // chunk, c0 a multiple of kv_block), from a fresh state. Every key tile and value row is read
 // once for all rows (tokens x heads of the group): a verification of k tokens costs one pass
-// over the cache, not k. q: (n_tokens, n_heads, head_dim); qq: (n_tokens, n_heads, head_dim / 32)
-// the same rows rotated and quantized (quantize_queries; Q8_0 caches only, else null);
+// over the cache, not k. q: (n_tokens, n_heads, head_dim); qq: the same rows rotated and quantized
+// in quantize_queries' order (Q8_0 caches only, else null);
 // state: ((t1 - t0) * group); acc: ((t1 - t0) * group, head_dim), row r = (t - t0) * group + j
 // for query head g * group + j.
 inline void attend_chunk(const float* q, const block_q8_act32* qq, const attention_shape& s, const kv_slab& kv, std::size_t g,
@@ -515,12 +514,8 @@ inline void attend_chunk(const float* q, const block_q8_act32* qq, const attenti
   buf.sc.resize(query_tile * group * kv_block);
   float* const vb = buf.vb.data();
   float* const sc = buf.sc.data();
-  if (kv.type == kv_type::q8_0) {  // the tile's quantized rows, contiguous
-    const std::size_t nblk = hd / kv_q8_block;
-    buf.qq.resize(rows * nblk);
-    for (std::size_t t = t0; t < t1; ++t)
-      std::copy_n(qq + (t * s.n_heads + g * group) * nblk, group * nblk, buf.qq.data() + (t - t0) * group * nblk);
-  }
+  // the tile's quantized rows, contiguous where quantize_queries put them
+  const block_q8_act32* const tile_qq = qq ? qq + (g * s.n_tokens + t0) * group * (hd / kv_q8_block) : nullptr;
   std::size_t steps_per_block = 0;  // prefetcher steps the last block's kernels took
   for (std::size_t b = c0; b < c1 && b < end; b += kv_block) {
     const std::size_t nb = std::min({kv_block, c1 - b, end - b});  // positions anyone here sees
@@ -533,7 +528,7 @@ inline void attend_chunk(const float* q, const block_q8_act32* qq, const attenti
     }
     // Every row's scores from the key tiles covering [b, b + nb) (tiles may run past nb, and a
     // row past what its token sees: those lanes are never read).
-    tile_scores(qt, buf.qq.data(), rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, ahead);
+    tile_scores(qt, tile_qq, rows, hd, kv, b / key_tile, (nb + key_tile - 1) / key_tile, scale, sc, ahead);
     for (std::size_t r = 0; r < rows; ++r) {
       float* sr = sc + r * kv_block;
       const std::size_t visible = s.pos0 + t0 + r / group + 1;
@@ -561,17 +556,19 @@ inline void merge_partial(row_state& run, float* out, const row_state& part, con
 // A Q8_0 cache's query rows, once per call: each (token, head) row rotated as the keys are
 // (hadamard.hpp) and quantized to 8 bits per 32 dimensions with its own scales (as llama.cpp
 // does for a q8_0 K cache), so a row's scores never depend on its neighbours. Returns the
-// (n_tokens, n_heads, head_dim / 32) blocks, in a per-thread buffer.
+// (n_kv_heads, n_tokens, group, head_dim / 32) blocks in a per-thread buffer: a kv head's rows
+// for consecutive tokens lie together, so attend_chunk reads a query tile's rows in place.
 inline const block_q8_act32* quantize_queries(const float* q, const attention_shape& s) {
-  const std::size_t hd = s.head_dim, n_rows = s.n_tokens * s.n_heads;
+  const std::size_t hd = s.head_dim, n_rows = s.n_tokens * s.n_heads, group = s.n_heads / s.n_kv_heads;
   thread_local std::vector<block_q8_act32> blocks;  // (n_rows, hd / 32)
   thread_local std::vector<float> row;              // (hd) one rotated row
   blocks.resize(n_rows * hd / kv_q8_block);
   row.resize(hd);
-  for (std::size_t r = 0; r < n_rows; ++r) {
+  for (std::size_t r = 0; r < n_rows; ++r) {  // r: (token, head)
+    const std::size_t t = r / s.n_heads, h = r % s.n_heads, to = ((h / group) * s.n_tokens + t) * group + h % group;
     std::copy_n(q + r * hd, hd, row.data());
     hadamard_rotate(row.data(), hd);
-    quantize_q8_act32(row.data(), blocks.data() + r * hd / kv_q8_block, hd);
+    quantize_q8_act32(row.data(), blocks.data() + to * hd / kv_q8_block, hd);
   }
   return blocks.data();
 }
