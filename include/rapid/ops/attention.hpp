@@ -18,8 +18,10 @@
 // (position, head_dim) and are widened in registers, once per pass of up to 10 query rows. A Q8_0
 // cache (kv_layout.hpp) is read in place: the query rows are rotated as its keys are and
 // quantized to 8 bits per 32 dimensions, once per call, and scored with int8 dot products
-// (vpdpbusd, 64 multiply-adds each); values are widened in registers. A BF16 cache is read by AMX tile
-// products (attention_amx.hpp), 16 rows at a time, so many rows cost little more than one.
+// (vpdpbusd, 64 multiply-adds each); its values are summed in integers against the weights
+// rounded to 15 bits (q8_weight_units; vpdpwssd, two positions per instruction). A BF16 cache is
+// read by AMX tile products (attention_amx.hpp), 16 rows at a time, so many rows cost little
+// more than one.
 //
 // The next block's keys and values are prefetched into L2 while the current block computes.
 #include <algorithm>
@@ -72,15 +74,49 @@ inline constexpr std::size_t kv_block = 64;    // positions widened to f32 at a 
 inline constexpr std::size_t kv_chunk = 256;   // positions per partial result (a multiple of kv_block)
 inline constexpr std::size_t query_tile = 16;  // tokens per work item
 
-// Values of positions [first, first + n) widened to f32. out: (n, head_dim)
+// F16 or F32 values of positions [first, first + n) widened to f32. out: (n, head_dim)
 inline void load_rows(const std::byte* base, kv_type t, std::size_t first, std::size_t n, std::size_t head_dim, float* out) {
   if (t == kv_type::f16) fp16_to_f32_row(reinterpret_cast<const std::uint16_t*>(base) + first * head_dim, out, n * head_dim);
-  else if (t == kv_type::f32) std::copy_n(reinterpret_cast<const float*>(base) + first * head_dim, n * head_dim, out);
-  else {  // Q8_0: d * code, the arithmetic of accumulate_q8
-    const auto* blocks = reinterpret_cast<const block_q8_0*>(base + first * value_row_bytes(t, head_dim));
-    for (std::size_t b = 0; b < n * head_dim / kv_q8_block; ++b) {
-      const float d = fp16_to_f32(blocks[b].d);
-      for (std::size_t i = 0; i < kv_q8_block; ++i) out[b * kv_q8_block + i] = static_cast<float>(blocks[b].qs[i]) * d;
+  else std::copy_n(reinterpret_cast<const float*>(base) + first * head_dim, n * head_dim, out);
+}
+
+// Weights times Q8_0 value scales as 15-bit integers: w * d in units of scale = top / 32767,
+// top the largest w * d of one row over one block of positions (all its dimensions; 0 where the
+// row sees none: every weight is then 0). Rounding costs at most 2^-16 of top per term, far
+// below the values' own 8-bit codes; top comes from the row's weights alone (they are 0 past
+// what its token sees), so a row's result never depends on its neighbours.
+struct q8_weight_units {
+  float scale, inverse;
+  explicit q8_weight_units(float top) noexcept : scale(top / 32767.f), inverse(top > 0 ? 32767.f / top : 0.f) {}
+};
+inline constexpr std::size_t kv_max_blocks = kv_q8_max_head_dim / kv_q8_block;
+
+// acc_r += sum_{p < n} w_r[p] * d_p * code_p over Q8_0 value rows, a block of positions at a
+// time: round(w_r[p] * d_p / scale) (q8_weight_units) times the codes summed exactly in int32,
+// then acc += sum * scale. The portable twin of accumulate_q8_vnni, bit for bit.
+// w: (rows, kv_block) weights, 0 from n on; v: (n, nblk) blocks; acc: (rows, nblk * 32)
+inline void accumulate_q8(const float* w, const block_q8_0* v, std::size_t n, std::size_t nblk, std::size_t rows, float* acc) noexcept {
+  const std::size_t hd = nblk * kv_q8_block;
+  float dtop[kv_block];  // (n) each position's largest scale
+  for (std::size_t p = 0; p < n; ++p) {
+    dtop[p] = 0;
+    for (std::size_t b = 0; b < nblk; ++b) dtop[p] = std::max(dtop[p], fp16_to_f32(v[p * nblk + b].d));
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    float top = 0;  // max over p and b of w * d_b (w >= 0)
+    for (std::size_t p = 0; p < n; ++p) top = std::max(top, w[r * kv_block + p] * dtop[p]);
+    const q8_weight_units units(top);
+    for (std::size_t b = 0; b < nblk; ++b) {
+      std::int32_t sum[kv_q8_block] = {};
+      for (std::size_t p = 0; p < n; ++p) {
+        const float units_of_w = w[r * kv_block + p] * units.inverse;
+        const auto wq = static_cast<std::int32_t>(std::min(std::nearbyint(units_of_w * fp16_to_f32(v[p * nblk + b].d)), 32767.f));
+        for (std::size_t i = 0; i < kv_q8_block; ++i) sum[i] += wq * v[p * nblk + b].qs[i];
+      }
+      for (std::size_t i = 0; i < kv_q8_block; ++i) {
+        float& out = acc[r * hd + b * kv_q8_block + i];
+        out = std::fma(static_cast<float>(sum[i]), units.scale, out);
+      }
     }
   }
 }
@@ -250,6 +286,19 @@ inline void accumulate_simd(const float* w, const void* v, std::size_t n, std::s
 inline constexpr std::size_t q8_score_rows = 10;  // 10 int32 + 10 f32 accumulators
 inline constexpr std::size_t q8_value_rows = 10;  // 20 accumulators: fewer passes widening the codes
 
+// acc + the int8 (vpdpbusd: u8 x s8, 4 per lane) or int16 (vpdpwssd: 2 per lane) dot products
+// of x and the 32-bit word at *y in every lane, written as assembly: GCC 12 moves the
+// intrinsics' accumulator to a fresh register and back on every use, two extra instructions
+// each in loops issuing little else.
+inline __m512i dpbusd_bcast(__m512i acc, __m512i x, const void* y) noexcept {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(x), "m"(*static_cast<const std::int32_t*>(y)));
+  return acc;
+}
+inline __m512i dpwssd_bcast(__m512i acc, __m512i x, const void* y) noexcept {
+  asm("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(x), "m"(*static_cast<const std::int32_t*>(y)));
+  return acc;
+}
+
 // tile_scores_q8 for R rows with vpdpbusd: 16 positions x 4 dimensions per instruction, the
 // codes + 128 as the unsigned operand, so the exact dot is the sum minus 128 * (sum of q codes).
 template <std::size_t R>
@@ -268,11 +317,7 @@ inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const
       for (std::size_t g = 0; g < kv_q8_block / 4; ++g) {
         ahead.step();
         const __m512i codes = _mm512_loadu_si512(tile + detail::q8_key_code(0, b * kv_q8_block + 4 * g));
-        for (std::size_t j = 0; j < R; ++j) {
-          std::int32_t q4;
-          std::memcpy(&q4, q[j * nblk + b].qs + 4 * g, 4);
-          dot[j] = _mm512_dpbusd_epi32(dot[j], codes, _mm512_set1_epi32(q4));
-        }
+        for (std::size_t j = 0; j < R; ++j) dot[j] = dpbusd_bcast(dot[j], codes, q[j * nblk + b].qs + 4 * g);
       }
       for (std::size_t j = 0; j < R; ++j) {
         const block_q8_act32& qb = q[j * nblk + b];
@@ -284,50 +329,79 @@ inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const
   }
 }
 
-// accumulate_simd for Q8_0 values, with each block's scale folded into the weights: acc_r +=
-// (w_r[p] * d_p) * code_p, the codes widened in registers once per pass for all rows, the
-// scales of 16 positions gathered and converted in one go (the portable path's d * code then
-// w * that rounds differently, by an ulp per term). B blocks of 32 dimensions per pass over the
-// positions (few rows leave registers for two). w: (R, kv_block) weights, 0 from n on;
-// v: (n, nblk) blocks from the first position; acc: (R, hd).
-template <std::size_t R, std::size_t B = (R <= 6 ? 2 : 1)>
-inline void accumulate_q8_avx512(const float* w, const block_q8_0* v, std::size_t n, std::size_t nblk, float* acc,
-                                 line_prefetcher& ahead) noexcept {
+// accumulate_q8 (below) with vpdpwssd: a 32-bit lane holds dimension d of two positions as
+// 16-bit codes and takes both 15-bit weights in one instruction, half the multiplies of f32 FMAs
+// on widened codes. R rows, B blocks of 32 dimensions per pass over the positions. Integer sums
+// are exact, so the floats equal accumulate_q8's bit for bit. w: (R, kv_block) weights, 0 from
+// n on; v: (n, nblk) blocks from the first position, whose slab holds position n too when n is
+// odd (capacities are multiples of key_tile; its weight is 0); acc: (R, hd), hd = 32 * nblk <= 512.
+template <std::size_t R, std::size_t B = (R <= 4 ? 2 : 1)>
+inline void accumulate_q8_vnni(const float* w, const block_q8_0* v, std::size_t n, std::size_t nblk, float* acc,
+                               line_prefetcher& ahead) noexcept {
+  if (nblk % B != 0) return accumulate_q8_vnni<R, 1>(w, v, n, nblk, acc, ahead);
+  constexpr std::size_t nv = kv_block / 16;  // 16-lane vectors per row of weights
   const std::size_t hd = nblk * kv_q8_block;
-  if (nblk % B != 0) return accumulate_q8_avx512<R, 1>(w, v, n, nblk, acc, ahead);
-  constexpr std::size_t nv = 2 * B;  // 16-lane vectors per pass
-  alignas(64) float wd[B][R][kv_block];  // (B, R, kv_block) weight times scale
+  alignas(64) std::int16_t wq[R][kv_max_blocks][kv_block];  // (R, nblk, kv_block) w * d in units of scale[r]
+  float scale[R];
+  __m512 d[kv_max_blocks][nv];  // the scales of the block's positions (0 from n on)
   const __m512i stride = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32(static_cast<int>(nblk * sizeof(block_q8_0))));
-  for (std::size_t b = 0; b < nblk; b += B) {
-    for (std::size_t k = 0; k < B; ++k)
-      for (std::size_t p = 0; p < n; p += 16) {
-        // d of positions p.. (each the low half of a 4-byte read inside its block); none past n,
-        // whose bytes may be anything (a NaN scale times a zero weight would still be NaN)
-        const __mmask16 held = lanes_below(n, p);
-        const auto* first = reinterpret_cast<const int*>(&v[p * nblk + b + k].d);
-        const __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), held, stride, first, 1);
-        const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
-        for (std::size_t r = 0; r < R; ++r) _mm512_store_ps(&wd[k][r][p], _mm512_mul_ps(_mm512_loadu_ps(w + r * kv_block + p), d));
+  for (std::size_t b = 0; b < nblk; ++b)
+    for (std::size_t i = 0; i < nv; ++i) {
+      // each d the low half of a 4-byte read inside its block; none past n, whose bytes may be
+      // anything (a NaN scale times a zero weight would still be NaN)
+      const auto* first = reinterpret_cast<const int*>(&v[16 * i * nblk + b].d);
+      const __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes_below(n, 16 * i), stride, first, 1);
+      d[b][i] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+    }
+  __m512 dtop[nv];  // the largest scale of each position: max_b w * d_b = w * max_b d_b (w >= 0)
+  for (std::size_t i = 0; i < nv; ++i) {
+    dtop[i] = d[0][i];
+    for (std::size_t b = 1; b < nblk; ++b) dtop[i] = _mm512_maskz_max_ps(0xffff, dtop[i], d[b][i]);
+  }
+  const __m512i in_order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);  // undoes the in-lane interleave of packs
+  for (std::size_t r = 0; r < R; ++r) {
+    __m512 wr[nv], top = _mm512_setzero_ps();
+    for (std::size_t i = 0; i < nv; ++i) {
+      wr[i] = _mm512_maskz_loadu_ps(lanes_below(n, 16 * i), w + r * kv_block + 16 * i);
+      top = _mm512_maskz_max_ps(0xffff, top, _mm512_mul_ps(wr[i], dtop[i]));
+    }
+    const q8_weight_units units(lanes_max(top));
+    scale[r] = units.scale;
+    for (std::size_t i = 0; i < nv; ++i) wr[i] = _mm512_mul_ps(wr[i], _mm512_set1_ps(units.inverse));
+    for (std::size_t b = 0; b < nblk; ++b)
+      for (std::size_t i = 0; i < nv; i += 2) {
+        const auto q = [&](std::size_t k) { return _mm512_cvtps_epi32(_mm512_mul_ps(wr[k], d[b][k])); };
+        _mm512_store_si512(&wq[r][b][16 * i], _mm512_permutexvar_epi64(in_order, _mm512_packs_epi32(q(i), q(i + 1))));
       }
-    __m512 a[R][nv];
+  }
+  for (std::size_t b = 0; b < nblk; b += B) {
+    // a[r][2k]: dimensions 0-7 and 16-23 of block b + k, a[r][2k + 1]: 8-15 and 24-31 (the
+    // in-lane order of the byte interleave)
+    __m512i a[R][2 * B];
     for (std::size_t r = 0; r < R; ++r)
-      for (std::size_t i = 0; i < nv; ++i) a[r][i] = _mm512_loadu_ps(acc + r * hd + b * kv_q8_block + 16 * i);
-    for (std::size_t p = 0; p < n; ++p) {
-      ahead.step();
-      for (std::size_t k = 0; k < B; ++k) {
-        const block_q8_0& blk = v[p * nblk + b + k];
-        __m512 x[2];
-        for (std::size_t h = 0; h < 2; ++h)
-          x[h] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs + 16 * h))));
-        for (std::size_t r = 0; r < R; ++r) {
-          const __m512 wr = _mm512_set1_ps(wd[k][r][p]);
-          for (std::size_t h = 0; h < 2; ++h) a[r][2 * k + h] = _mm512_fmadd_ps(wr, x[h], a[r][2 * k + h]);
+      for (std::size_t i = 0; i < 2 * B; ++i) a[r][i] = _mm512_setzero_si512();
+    for (std::size_t p0 = 0; p0 < n; p0 += 8) {
+      ahead.step();  // once per 4 pairs: a call in the innermost loop costs the accumulators their registers
+      for (std::size_t p = p0; p < std::min(p0 + 8, n); p += 2) {
+        for (std::size_t k = 0; k < B; ++k) {
+          const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[p * nblk + b + k].qs));
+          const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[(p + 1) * nblk + b + k].qs));
+          const __m512i lo = _mm512_cvtepi8_epi16(_mm256_unpacklo_epi8(x0, x1)), hi = _mm512_cvtepi8_epi16(_mm256_unpackhi_epi8(x0, x1));
+          for (std::size_t r = 0; r < R; ++r) {  // the weights of positions p and p + 1
+            a[r][2 * k] = dpwssd_bcast(a[r][2 * k], lo, &wq[r][b + k][p]);
+            a[r][2 * k + 1] = dpwssd_bcast(a[r][2 * k + 1], hi, &wq[r][b + k][p]);
+          }
         }
       }
     }
     for (std::size_t r = 0; r < R; ++r)
-      for (std::size_t i = 0; i < nv; ++i) _mm512_storeu_ps(acc + r * hd + b * kv_q8_block + 16 * i, a[r][i]);
+      for (std::size_t k = 0; k < B; ++k) {
+        const __m512 f0 = _mm512_cvtepi32_ps(a[r][2 * k]), f1 = _mm512_cvtepi32_ps(a[r][2 * k + 1]), sv = _mm512_set1_ps(scale[r]);
+        float* out = acc + r * hd + (b + k) * kv_q8_block;
+        _mm512_storeu_ps(out, _mm512_fmadd_ps(_mm512_shuffle_f32x4(f0, f1, 0x44), sv, _mm512_loadu_ps(out)));
+        _mm512_storeu_ps(out + 16, _mm512_fmadd_ps(_mm512_shuffle_f32x4(f0, f1, 0xee), sv, _mm512_loadu_ps(out + 16)));
+      }
   }
 }
 #endif
@@ -403,14 +477,16 @@ inline void tile_scores(const float* q, const block_q8_act32* qq, std::size_t ro
 // of the values slab; vb: (kv_block, hd) scratch for widening; acc: (rows, hd)
 inline void accumulate_rows(const float* w, const kv_slab& kv, std::size_t first, std::size_t n, std::size_t hd,
                             std::size_t rows, float* vb, float* acc, line_prefetcher& ahead) noexcept {
-#if RAPID_ATTENTION_Q8_VNNI
   if (kv.type == kv_type::q8_0) {
     const auto* v = reinterpret_cast<const block_q8_0*>(kv.values + first * value_row_bytes(kv.type, hd));
+#if RAPID_ATTENTION_Q8_VNNI
     return in_even_passes<q8_value_rows>(rows, [&](auto r, std::size_t j) {
-      accumulate_q8_avx512<decltype(r)::value>(w + j * kv_block, v, n, hd / kv_q8_block, acc + j * hd, ahead);
+      accumulate_q8_vnni<decltype(r)::value>(w + j * kv_block, v, n, hd / kv_q8_block, acc + j * hd, ahead);
     });
-  }
+#else
+    return accumulate_q8(w, v, n, hd / kv_q8_block, rows, acc);
 #endif
+  }
 #if RAPID_ATTENTION_AVX2
   const auto run = [&]<class V, std::size_t MaxR>() {
     const auto go = [&]<bool F16>(const auto* values) {  // values: positions [first, first + n)
@@ -421,8 +497,8 @@ inline void accumulate_rows(const float* w, const kv_slab& kv, std::size_t first
     if (kv.type == kv_type::f32) go.template operator()<false>(reinterpret_cast<const float*>(kv.values) + first * hd);
     else go.template operator()<true>(reinterpret_cast<const std::uint16_t*>(kv.values) + first * hd);
   };
-  if (kv.type != kv_type::q8_0 && hd % (2 * simd_wide::lanes) == 0) return run.template operator()<simd_wide, value_rows>();
-  if (kv.type != kv_type::q8_0 && hd % 16 == 0) return run.template operator()<simd256, 4>();
+  if (hd % (2 * simd_wide::lanes) == 0) return run.template operator()<simd_wide, value_rows>();
+  if (hd % 16 == 0) return run.template operator()<simd256, 4>();
 #endif
   (void)ahead;
   load_rows(kv.values, kv.type, first, n, hd, vb);

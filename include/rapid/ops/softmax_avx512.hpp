@@ -28,12 +28,23 @@ inline __mmask16 lanes_below(std::size_t n, std::size_t first) noexcept {
   return static_cast<__mmask16>(n >= first + 16 ? 0xffffu : n <= first ? 0u : (1u << (n - first)) - 1);
 }
 
+// The largest of x's lanes, in 512-bit zero-masked forms with every lane set: GCC 12's own
+// reduction (and its casts to 256 bits) pass an undefined vector for the masked-off lanes, which
+// -Wuninitialized flags once inlined into some fully unrolled loops.
+inline float lanes_max(__m512 x) noexcept {
+  x = _mm512_maskz_max_ps(0xffff, x, _mm512_maskz_shuffle_f32x4(0xffff, x, x, 0x4e));  // 256-bit halves
+  x = _mm512_maskz_max_ps(0xffff, x, _mm512_maskz_shuffle_f32x4(0xffff, x, x, 0xb1));  // 128-bit quarters
+  x = _mm512_maskz_max_ps(0xffff, x, _mm512_maskz_permute_ps(0xffff, x, 0x4e));        // pairs within a quarter
+  x = _mm512_maskz_max_ps(0xffff, x, _mm512_maskz_permute_ps(0xffff, x, 0xb1));        // neighbours
+  return _mm512_cvtss_f32(x);
+}
+
 // max of x[0, n); -inf for n = 0. Reads nothing from n on.
 inline float max_below(const float* x, std::size_t n) noexcept {
   const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512 top = none;
   for (std::size_t p = 0; p < n; p += 16) top = _mm512_max_ps(top, _mm512_mask_loadu_ps(none, lanes_below(n, p), x + p));
-  return _mm512_reduce_max_ps(top);
+  return lanes_max(top);
 }
 
 // Softmax weights of a row x whose first n scores are seen: for p = 0, 16, ... below width,
