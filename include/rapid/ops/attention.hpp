@@ -91,28 +91,52 @@ struct q8_weight_units {
 };
 inline constexpr std::size_t kv_max_blocks = kv_q8_max_head_dim / kv_q8_block;
 
+// sum[i] += sum_{p < n} wq[p] * code_p[i] for the 32 codes of the blocks v[0], v[stride], ...
+// (exact: the order of the terms is free). AVX2: two positions per vpmaddwd, as vpdpwssd does
+// in accumulate_q8_vnni; it reads position n when n is odd (wq[n] = 0 there).
+inline void sum_q8_codes(const std::int16_t* wq, const block_q8_0* v, std::size_t n, std::size_t stride, std::int32_t* sum) noexcept {
+#if RAPID_ATTENTION_AVX2
+  __m256i s[4];  // dimensions 0-7, 8-15, 16-23, 24-31
+  for (std::size_t i = 0; i < 4; ++i) s[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sum + 8 * i));
+  for (std::size_t p = 0; p < n; p += 2) {
+    std::int32_t pair;  // the weights of positions p and p + 1
+    std::memcpy(&pair, wq + p, 4);
+    const __m256i wp = _mm256_set1_epi32(pair);
+    for (std::size_t h = 0; h < 2; ++h) {
+      const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(v[p * stride].qs + 16 * h));
+      const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(v[(p + 1) * stride].qs + 16 * h));
+      s[2 * h] = _mm256_add_epi32(s[2 * h], _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x0, x1)), wp));
+      s[2 * h + 1] = _mm256_add_epi32(s[2 * h + 1], _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpackhi_epi8(x0, x1)), wp));
+    }
+  }
+  for (std::size_t i = 0; i < 4; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(sum + 8 * i), s[i]);
+#else
+  for (std::size_t p = 0; p < n; ++p)
+    for (std::size_t i = 0; i < kv_q8_block; ++i) sum[i] += wq[p] * v[p * stride].qs[i];
+#endif
+}
+
 // acc_r += sum_{p < n} w_r[p] * d_p * code_p over Q8_0 value rows, a block of positions at a
 // time: round(w_r[p] * d_p / scale) (q8_weight_units) times the codes summed exactly in int32,
 // then acc += sum * scale. The portable twin of accumulate_q8_vnni, bit for bit.
 // w: (rows, kv_block) weights, 0 from n on; v: (n, nblk) blocks; acc: (rows, nblk * 32)
 inline void accumulate_q8(const float* w, const block_q8_0* v, std::size_t n, std::size_t nblk, std::size_t rows, float* acc) noexcept {
   const std::size_t hd = nblk * kv_q8_block;
-  float dtop[kv_block];  // (n) each position's largest scale
-  for (std::size_t p = 0; p < n; ++p) {
-    dtop[p] = 0;
-    for (std::size_t b = 0; b < nblk; ++b) dtop[p] = std::max(dtop[p], fp16_to_f32(v[p * nblk + b].d));
-  }
+  float d[kv_max_blocks][kv_block];  // (nblk, n) the scales, widened once for all rows
+  float dtop[kv_block] = {};         // (n) each position's largest scale
+  for (std::size_t b = 0; b < nblk; ++b)
+    for (std::size_t p = 0; p < n; ++p) dtop[p] = std::max(dtop[p], d[b][p] = fp16_to_f32(v[p * nblk + b].d));
   for (std::size_t r = 0; r < rows; ++r) {
+    const float* wr = w + r * kv_block;
     float top = 0;  // max over p and b of w * d_b (w >= 0)
-    for (std::size_t p = 0; p < n; ++p) top = std::max(top, w[r * kv_block + p] * dtop[p]);
+    for (std::size_t p = 0; p < n; ++p) top = std::max(top, wr[p] * dtop[p]);
     const q8_weight_units units(top);
     for (std::size_t b = 0; b < nblk; ++b) {
+      std::int16_t wq[kv_block + 1] = {};  // (n + 1) the weights in units; 0 from n on
+      for (std::size_t p = 0; p < n; ++p)
+        wq[p] = static_cast<std::int16_t>(std::min(std::nearbyint(wr[p] * units.inverse * d[b][p]), 32767.f));
       std::int32_t sum[kv_q8_block] = {};
-      for (std::size_t p = 0; p < n; ++p) {
-        const float units_of_w = w[r * kv_block + p] * units.inverse;
-        const auto wq = static_cast<std::int32_t>(std::min(std::nearbyint(units_of_w * fp16_to_f32(v[p * nblk + b].d)), 32767.f));
-        for (std::size_t i = 0; i < kv_q8_block; ++i) sum[i] += wq * v[p * nblk + b].qs[i];
-      }
+      sum_q8_codes(wq, v + b, n, nblk, sum);
       for (std::size_t i = 0; i < kv_q8_block; ++i) {
         float& out = acc[r * hd + b * kv_q8_block + i];
         out = std::fma(static_cast<float>(sum[i]), units.scale, out);
@@ -301,32 +325,43 @@ inline __m512i dpwssd_bcast(__m512i acc, __m512i x, const void* y) noexcept {
 
 // tile_scores_q8 for R rows with vpdpbusd: 16 positions x 4 dimensions per instruction, the
 // codes + 128 as the unsigned operand, so the exact dot is the sum minus 128 * (sum of q codes).
-template <std::size_t R>
+// T key tiles per pass (few rows leave registers for two: more independent chains than the
+// instruction's latency needs).
+template <std::size_t R, std::size_t T = (R <= 6 ? 2 : 1)>
 inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const std::byte* keys, std::size_t tile0,
                                 std::size_t tiles, float scale, float* sc, line_prefetcher& ahead) noexcept {
   const std::size_t hd = nblk * kv_q8_block, tb = key_tile_bytes(kv_type::q8_0, hd);
   const __m512 vs = _mm512_set1_ps(scale);
-  for (std::size_t i = 0; i < tiles; ++i) {
-    const std::byte* tile = keys + (tile0 + i) * tb;
-    __m512 s[R];
-    for (std::size_t j = 0; j < R; ++j) s[j] = _mm512_setzero_ps();
+  std::size_t i = 0;
+  for (; i + T <= tiles; i += T) {
+    const std::byte* tile = keys + (tile0 + i) * tb;  // T tiles from here, tb bytes apart
+    __m512 s[T][R];
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t j = 0; j < R; ++j) s[t][j] = _mm512_setzero_ps();
     for (std::size_t b = 0; b < nblk; ++b) {
-      const __m512 kd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile + detail::q8_key_scale(0, b, hd))));
-      __m512i dot[R];
-      for (std::size_t j = 0; j < R; ++j) dot[j] = _mm512_setzero_si512();
-      for (std::size_t g = 0; g < kv_q8_block / 4; ++g) {
-        ahead.step();
-        const __m512i codes = _mm512_loadu_si512(tile + detail::q8_key_code(0, b * kv_q8_block + 4 * g));
-        for (std::size_t j = 0; j < R; ++j) dot[j] = dpbusd_bcast(dot[j], codes, q[j * nblk + b].qs + 4 * g);
-      }
-      for (std::size_t j = 0; j < R; ++j) {
-        const block_q8_act32& qb = q[j * nblk + b];
-        const __m512i exact = _mm512_sub_epi32(dot[j], _mm512_set1_epi32(128 * qb.sum));
-        s[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), _mm512_mul_ps(kd, _mm512_set1_ps(qb.d)), s[j]);
+      ahead.step();
+      __m512i dot[T][R];
+      for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t j = 0; j < R; ++j) dot[t][j] = _mm512_setzero_si512();
+      for (std::size_t g = 0; g < kv_q8_block / 4; ++g)
+        for (std::size_t t = 0; t < T; ++t) {
+          const __m512i codes = _mm512_loadu_si512(tile + t * tb + detail::q8_key_code(0, b * kv_q8_block + 4 * g));
+          for (std::size_t j = 0; j < R; ++j) dot[t][j] = dpbusd_bcast(dot[t][j], codes, q[j * nblk + b].qs + 4 * g);
+        }
+      for (std::size_t t = 0; t < T; ++t) {
+        const __m512 kd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile + t * tb + detail::q8_key_scale(0, b, hd))));
+        for (std::size_t j = 0; j < R; ++j) {
+          const block_q8_act32& qb = q[j * nblk + b];
+          const __m512i exact = _mm512_sub_epi32(dot[t][j], _mm512_set1_epi32(128 * qb.sum));
+          s[t][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), _mm512_mul_ps(kd, _mm512_set1_ps(qb.d)), s[t][j]);
+        }
       }
     }
-    for (std::size_t j = 0; j < R; ++j) _mm512_storeu_ps(sc + j * kv_block + i * key_tile, _mm512_mul_ps(s[j], vs));
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t j = 0; j < R; ++j) _mm512_storeu_ps(sc + j * kv_block + (i + t) * key_tile, _mm512_mul_ps(s[t][j], vs));
   }
+  if constexpr (T > 1)
+    if (i < tiles) tile_scores_q8_vnni<R, 1>(q, nblk, keys, tile0 + i, tiles - i, scale, sc + i * key_tile, ahead);
 }
 
 // accumulate_q8 (below) with vpdpwssd: a 32-bit lane holds dimension d of two positions as
