@@ -416,17 +416,15 @@ inline void accumulate_q8_vnni(const float* w, const block_q8_0* v, std::size_t 
     __m512i a[R][2 * B];
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t i = 0; i < 2 * B; ++i) a[r][i] = _mm512_setzero_si512();
-    for (std::size_t p0 = 0; p0 < n; p0 += 8) {
-      ahead.step();  // once per 4 pairs: a call in the innermost loop costs the accumulators their registers
-      for (std::size_t p = p0; p < std::min(p0 + 8, n); p += 2) {
-        for (std::size_t k = 0; k < B; ++k) {
-          const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[p * nblk + b + k].qs));
-          const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[(p + 1) * nblk + b + k].qs));
-          const __m512i lo = _mm512_cvtepi8_epi16(_mm256_unpacklo_epi8(x0, x1)), hi = _mm512_cvtepi8_epi16(_mm256_unpackhi_epi8(x0, x1));
-          for (std::size_t r = 0; r < R; ++r) {  // the weights of positions p and p + 1
-            a[r][2 * k] = dpwssd_bcast(a[r][2 * k], lo, &wq[r][b + k][p]);
-            a[r][2 * k + 1] = dpwssd_bcast(a[r][2 * k + 1], hi, &wq[r][b + k][p]);
-          }
+    for (std::size_t p = 0; p < n; p += 2) {
+      ahead.step();
+      for (std::size_t k = 0; k < B; ++k) {
+        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[p * nblk + b + k].qs));
+        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[(p + 1) * nblk + b + k].qs));
+        const __m512i lo = _mm512_cvtepi8_epi16(_mm256_unpacklo_epi8(x0, x1)), hi = _mm512_cvtepi8_epi16(_mm256_unpackhi_epi8(x0, x1));
+        for (std::size_t r = 0; r < R; ++r) {  // the weights of positions p and p + 1
+          a[r][2 * k] = dpwssd_bcast(a[r][2 * k], lo, &wq[r][b + k][p]);
+          a[r][2 * k + 1] = dpwssd_bcast(a[r][2 * k + 1], hi, &wq[r][b + k][p]);
         }
       }
     }
