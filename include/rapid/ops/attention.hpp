@@ -93,7 +93,8 @@ inline constexpr std::size_t kv_max_blocks = kv_q8_max_head_dim / kv_q8_block;
 
 // sum[i] += sum_{p < n} wq[p] * code_p[i] for the 32 codes of the blocks v[0], v[stride], ...
 // (exact: the order of the terms is free). AVX2: two positions per vpmaddwd, as vpdpwssd does
-// in accumulate_q8_vnni; it reads position n when n is odd (wq[n] = 0 there).
+// in accumulate_q8_vnni; when n is odd the last position is paired with itself under weight
+// wq[n] = 0 (position n may lie past the slab).
 inline void sum_q8_codes(const std::int16_t* wq, const block_q8_0* v, std::size_t n, std::size_t stride, std::int32_t* sum) noexcept {
 #if RAPID_ATTENTION_AVX2
   __m256i s[4];  // dimensions 0-7, 8-15, 16-23, 24-31
@@ -104,7 +105,7 @@ inline void sum_q8_codes(const std::int16_t* wq, const block_q8_0* v, std::size_
     const __m256i wp = _mm256_set1_epi32(pair);
     for (std::size_t h = 0; h < 2; ++h) {
       const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(v[p * stride].qs + 16 * h));
-      const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(v[(p + 1) * stride].qs + 16 * h));
+      const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(v[std::min(p + 1, n - 1) * stride].qs + 16 * h));
       s[2 * h] = _mm256_add_epi32(s[2 * h], _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x0, x1)), wp));
       s[2 * h + 1] = _mm256_add_epi32(s[2 * h + 1], _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_unpackhi_epi8(x0, x1)), wp));
     }
@@ -368,8 +369,8 @@ inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const
 // 16-bit codes and takes both 15-bit weights in one instruction, half the multiplies of f32 FMAs
 // on widened codes. R rows, B blocks of 32 dimensions per pass over the positions. Integer sums
 // are exact, so the floats equal accumulate_q8's bit for bit. w: (R, kv_block) weights, 0 from
-// n on; v: (n, nblk) blocks from the first position, whose slab holds position n too when n is
-// odd (capacities are multiples of key_tile; its weight is 0); acc: (R, hd), hd = 32 * nblk <= 512.
+// n on (an odd n's last position is paired with itself under weight 0); v: (n, nblk) blocks from
+// the first position; acc: (R, hd), hd = 32 * nblk <= 512.
 template <std::size_t R, std::size_t B = (R <= 4 ? 2 : 1)>
 inline void accumulate_q8_vnni(const float* w, const block_q8_0* v, std::size_t n, std::size_t nblk, float* acc,
                                line_prefetcher& ahead) noexcept {
@@ -420,7 +421,7 @@ inline void accumulate_q8_vnni(const float* w, const block_q8_0* v, std::size_t 
       ahead.step();
       for (std::size_t k = 0; k < B; ++k) {
         const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[p * nblk + b + k].qs));
-        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[(p + 1) * nblk + b + k].qs));
+        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v[std::min(p + 1, n - 1) * nblk + b + k].qs));
         const __m512i lo = _mm512_cvtepi8_epi16(_mm256_unpacklo_epi8(x0, x1)), hi = _mm512_cvtepi8_epi16(_mm256_unpackhi_epi8(x0, x1));
         for (std::size_t r = 0; r < R; ++r) {  // the weights of positions p and p + 1
           a[r][2 * k] = dpwssd_bcast(a[r][2 * k], lo, &wq[r][b + k][p]);
