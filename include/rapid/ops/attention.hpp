@@ -132,10 +132,11 @@ inline void accumulate_q8(const float* w, const block_q8_0* v, std::size_t n, st
     float top = 0;  // max over p and b of w * d_b (w >= 0)
     for (std::size_t p = 0; p < n; ++p) top = std::max(top, wr[p] * dtop[p]);
     const q8_weight_units units(top);
+    float wu[kv_block];  // (n) the row's weights times units.inverse, as accumulate_q8_vnni scales them
+    for (std::size_t p = 0; p < n; ++p) wu[p] = wr[p] * units.inverse;
     for (std::size_t b = 0; b < nblk; ++b) {
       std::int16_t wq[kv_block + 1] = {};  // (n + 1) the weights in units; 0 from n on
-      for (std::size_t p = 0; p < n; ++p)
-        wq[p] = static_cast<std::int16_t>(std::min(std::nearbyint(wr[p] * units.inverse * d[b][p]), 32767.f));
+      for (std::size_t p = 0; p < n; ++p) wq[p] = static_cast<std::int16_t>(std::min(std::nearbyint(wu[p] * d[b][p]), 32767.f));
       std::int32_t sum[kv_q8_block] = {};
       sum_q8_codes(wq, v + b, n, nblk, sum);
       for (std::size_t i = 0; i < kv_q8_block; ++i) {
