@@ -244,7 +244,8 @@ inline constexpr std::size_t value_rows = 4;
 // in order: it depends only on q_j and k_p, never on R, T, HD, the SIMD width or the neighbours.
 template <class V, std::size_t R, std::size_t T, bool F16, std::size_t HD>
 inline void tile_scores_pass(const float* q, std::size_t head_dim, const void* keys, std::size_t tile, float scale, float* sc,
-                             line_prefetcher& ahead) noexcept {
+                             line_prefetcher& prefetch) noexcept {
+  line_prefetcher ahead = prefetch;  // a copy in registers (through the reference, its fields were stored every step)
   const std::size_t hd = HD ? HD : head_dim;
   constexpr std::size_t nv = T * key_tile / V::lanes;  // vectors per key row of the T tiles
   constexpr std::size_t per_tile = key_tile / V::lanes;
@@ -265,6 +266,7 @@ inline void tile_scores_pass(const float* q, std::size_t head_dim, const void* k
   const typename V::type vs = V::bcast(&scale);
   for (std::size_t j = 0; j < R; ++j)
     for (std::size_t v = 0; v < nv; ++v) V::store(sc + j * kv_block + v * V::lanes, V::mul(acc[j][v], vs));
+  prefetch = ahead;
 }
 
 // tile_scores_pass over `tiles` key tiles from tile0 on, tiles_per_pass at a time. q: (R, hd)
@@ -283,7 +285,8 @@ inline void tile_scores_simd(const float* q, std::size_t hd, const void* keys, s
 // of a position then sit at fixed offsets from one pointer.)
 template <class V, std::size_t R, bool F16>
 inline void accumulate_simd(const float* w, const void* v, std::size_t n, std::size_t hd, float* acc,
-                            line_prefetcher& ahead) noexcept {
+                            line_prefetcher& prefetch) noexcept {
+  line_prefetcher ahead = prefetch;  // a copy in registers, as in tile_scores_pass
   constexpr std::size_t step = 2 * V::lanes;
   for (std::size_t d = 0; d < hd; d += step) {
     typename V::type lo[R], hi[R];
@@ -305,6 +308,7 @@ inline void accumulate_simd(const float* w, const void* v, std::size_t n, std::s
       V::store(acc + r * hd + d + V::lanes, hi[r]);
     }
   }
+  prefetch = ahead;
 }
 
 #if RAPID_ATTENTION_AVX512 && defined(__AVX512BW__) && defined(__AVX512VNNI__)
@@ -331,7 +335,8 @@ inline __m512i dpwssd_bcast(__m512i acc, __m512i x, const void* y) noexcept {
 // instruction's latency needs).
 template <std::size_t R, std::size_t T = (R <= 6 ? 2 : 1)>
 inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const std::byte* keys, std::size_t tile0,
-                                std::size_t tiles, float scale, float* sc, line_prefetcher& ahead) noexcept {
+                                std::size_t tiles, float scale, float* sc, line_prefetcher& prefetch) noexcept {
+  line_prefetcher ahead = prefetch;  // a copy in registers, as in tile_scores_pass
   const std::size_t hd = nblk * kv_q8_block, tb = key_tile_bytes(kv_type::q8_0, hd);
   const __m512 vs = _mm512_set1_ps(scale);
   std::size_t i = 0;
@@ -364,6 +369,7 @@ inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const
   }
   if constexpr (T > 1)
     if (i < tiles) tile_scores_q8_vnni<R, 1>(q, nblk, keys, tile0 + i, tiles - i, scale, sc + i * key_tile, ahead);
+  prefetch = ahead;
 }
 
 // accumulate_q8 (below) with vpdpwssd: a 32-bit lane holds dimension d of two positions as
@@ -374,8 +380,9 @@ inline void tile_scores_q8_vnni(const block_q8_act32* q, std::size_t nblk, const
 // the first position; acc: (R, hd), hd = 32 * nblk <= 512.
 template <std::size_t R, std::size_t B = (R <= 4 ? 2 : 1)>
 inline void accumulate_q8_vnni(const float* w, const block_q8_0* v, std::size_t n, std::size_t nblk, float* acc,
-                               line_prefetcher& ahead) noexcept {
-  if (nblk % B != 0) return accumulate_q8_vnni<R, 1>(w, v, n, nblk, acc, ahead);
+                               line_prefetcher& prefetch) noexcept {
+  if (nblk % B != 0) return accumulate_q8_vnni<R, 1>(w, v, n, nblk, acc, prefetch);
+  line_prefetcher ahead = prefetch;  // a copy in registers, as in tile_scores_pass
   constexpr std::size_t nv = kv_block / 16;  // 16-lane vectors per row of weights
   const std::size_t hd = nblk * kv_q8_block;
   alignas(64) std::int16_t wq[R][kv_max_blocks][kv_block];  // (R, nblk, kv_block) w * d in units of scale[r]
@@ -438,6 +445,7 @@ inline void accumulate_q8_vnni(const float* w, const block_q8_0* v, std::size_t 
         _mm512_storeu_ps(out + 16, _mm512_fmadd_ps(_mm512_shuffle_f32x4(f0, f1, 0xee), sv, _mm512_loadu_ps(out + 16)));
       }
   }
+  prefetch = ahead;
 }
 #endif
 #endif
