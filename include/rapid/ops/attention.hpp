@@ -577,7 +577,8 @@ inline void softmax_step(float* sr, std::size_t n, std::size_t nb, row_state& st
 #else
   const float m = std::max(state.max, ops::max_of({sr, n}));
 #endif
-  const float corr = m == state.max ? 1.f : std::exp(state.max - m);  // exp(0) is 1: skip the libm call
+  // exp(0) is 1, and before the row's first weights (sum 0) acc is 0: skip the libm call and the rescale
+  const float corr = m == state.max || state.sum == 0 ? 1.f : std::exp(state.max - m);
   if (corr != 1.f) scale_inplace(corr, acc, hd);
 #if RAPID_ATTENTION_AVX512
   const float sum = exp_below(sr, n, nb, m, [&](std::size_t p, __m512 e) { _mm512_mask_storeu_ps(sr + p, lanes_below(nb, p), e); });
