@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numbers>
 #include <random>
 #include <string>
 #include <vector>
@@ -29,21 +30,24 @@ public:
   explicit tiny_model(tiny_spec s) : spec(std::move(s)) {}
 
   std::vector<float> values(const std::string& name, std::size_t n, float scale) const {
-    std::seed_seq seq(name.begin(), name.end());
-    std::mt19937 rng(seq);
-    std::normal_distribution<float> d(0.f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
+    auto v = vector(name, n, scale);
     if (spec.matrix_type == dtype::f16)  // what the file will hold for matrices
       for (auto& x : v) x = fp16_to_f32(f32_to_fp16(x));
     return v;
   }
+  /// n normal deviates times scale, the same bits in every build: Box-Muller from 24-bit
+  /// uniforms, with no a * b + c a compiler could fuse (std::normal_distribution's x * x + y * y
+  /// became one FMA in -march builds, so the RoPE fixtures' bytes depended on the flags).
   std::vector<float> vector(const std::string& name, std::size_t n, float scale) const {
     std::seed_seq seq(name.begin(), name.end());
     std::mt19937 rng(seq);
-    std::normal_distribution<float> d(0.f, scale);
+    const auto uniform = [&] { return static_cast<double>((rng() >> 8) + 1) * 0x1p-24; };  // (0, 1], exact
     std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
+    for (std::size_t i = 0; i < n; i += 2) {
+      const double radius = std::sqrt(-2 * std::log(uniform())), angle = 2 * std::numbers::pi * uniform();
+      v[i] = static_cast<float>(radius * std::cos(angle) * scale);
+      if (i + 1 < n) v[i + 1] = static_cast<float>(radius * std::sin(angle) * scale);
+    }
     return v;
   }
   std::vector<float> norm(const std::string& name) const {
