@@ -245,7 +245,7 @@ inline constexpr std::size_t value_rows = 4;
 template <class V, std::size_t R, std::size_t T, bool F16, std::size_t HD>
 inline void tile_scores_pass(const float* q, std::size_t head_dim, const void* keys, std::size_t tile, float scale, float* sc,
                              line_prefetcher& prefetch) noexcept {
-  line_prefetcher ahead = prefetch;  // a copy in registers (through the reference, its fields were stored every step)
+  line_prefetcher ahead = prefetch;  // a copy in registers: through the reference GCC stores its fields on every step
   const std::size_t hd = HD ? HD : head_dim;
   constexpr std::size_t nv = T * key_tile / V::lanes;  // vectors per key row of the T tiles
   constexpr std::size_t per_tile = key_tile / V::lanes;
